@@ -1,0 +1,19 @@
+"""teachlib: the small JAX library that the book builds up chapter by chapter.
+
+Each module holds one idea and is first met in one chapter:
+
+========================  ==============================================  =========
+module                    holds                                           chapter
+========================  ==============================================  =========
+``teachlib.profiles``     quick/full profile -> concrete sizes            all
+``teachlib.record``       one call that records a chapter's key figures   all
+``teachlib.symmetry``     random O(3) elements, permutations, checkers    1
+``teachlib.train``        the one optax training loop of the book         1 on
+``teachlib.data``         data loaders (BaTiO3 DFPT set)                  4
+``teachlib.book``         run chapters with papermill, build the HTML     --
+========================  ==============================================  =========
+"""
+
+__version__ = "0.1.0"
+
+from teachlib.record import record  # noqa: E402,F401
