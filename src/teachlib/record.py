@@ -1,4 +1,4 @@
-"""Record a chapter's key figures with one call.
+r"""Record a chapter's key figures with one call.
 
 Every chapter ends with ``teachlib.record(OUTPUT_DIR, name=value, ...)``.  The values go to
 ``OUTPUT_DIR/metrics.json`` (merged with what the chapter recorded before), where the book's

@@ -1,0 +1,45 @@
+"""Shared fixtures: where the BaTiO3 archive is, and a private cache per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bto_folder() -> Path | None:
+    """The folder with the BaTiO3 archive: $TEACHLIB_DATA, else ../shared/data/bto beside the repo."""
+    for candidate in (os.environ.get("TEACHLIB_DATA"), REPO.parent / "shared" / "data" / "bto"):
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def bto_dir() -> Path:
+    folder = bto_folder()
+    if folder is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide the BaTiO3 data (TEACHLIB_DATA=../shared/data/bto)")
+        pytest.skip("no BaTiO3 data: set TEACHLIB_DATA to the folder holding the archive")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def batio3(bto_dir, tmp_path_factory):
+    """The 50 snapshots, loaded once per session into a private cache."""
+    from teachlib.data import load_batio3
+
+    cache = tmp_path_factory.mktemp("cache")
+    old = os.environ.get("TEACHLIB_CACHE")
+    os.environ["TEACHLIB_CACHE"] = str(cache)
+    try:
+        return load_batio3(bto_dir)
+    finally:
+        if old is None:
+            os.environ.pop("TEACHLIB_CACHE")
+        else:
+            os.environ["TEACHLIB_CACHE"] = old
