@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -137,6 +138,8 @@ def run(names=(), *, profile: str = "quick", out="_build/runs", parameters=None,
     root = find_root(root)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    if log_output:
+        _echo_notebook_output()
     parameters = dict(parameters or {})
     if profile not in ("quick", "full"):
         raise SystemExit(f"error: --profile must be quick or full, not {profile!r}")
@@ -181,6 +184,18 @@ def run(names=(), *, profile: str = "quick", out="_build/runs", parameters=None,
     return summary
 
 
+def _echo_notebook_output() -> None:
+    """Print what the notebooks print (papermill logs it at INFO level) to stdout."""
+    logger = logging.getLogger("papermill")
+    if not any(getattr(h, "teachlib", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("    | %(message)s"))
+        handler.teachlib = True
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 class ChapterFailed(RuntimeError):
     """A chapter raised; ``metrics.json`` has already been written."""
 
@@ -220,7 +235,9 @@ def build(source, *, root=None, output=None, builder: str = "html") -> Path:
     staging = root / STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml", "book"):
+    for name in ("_config.yml", "_toc.yml", "book", "requirements.txt"):
+        if not (root / name).exists():
+            continue
         if (root / name).is_dir():
             shutil.copytree(root / name, staging / name)
         else:
@@ -238,7 +255,7 @@ def build(source, *, root=None, output=None, builder: str = "html") -> Path:
         _add_run_banner(target, summary.get(stem), executed.exists())
 
     output = Path(output or root).resolve()
-    command = [sys.executable, "-m", "jupyter_book", "build", str(staging), "--path-output", str(output),
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(staging), "--path-output", str(output),
                "--builder", builder, "--all"]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, check=True)
@@ -261,7 +278,7 @@ def _add_run_banner(path: Path, entry: dict | None, executed: bool) -> None:
     else:
         text = (f"```{{admonition}} How this page was produced\n:class: tip\n"
                 f"Executed headless by `python -m teachlib.book run` under the **{entry.get('profile')}** "
-                f"profile with `SEED = {entry.get('seed')}` (status: {entry.get('status')}, "
+                f"profile with seed **{entry.get('seed')}** (status: {entry.get('status')}, "
                 f"{entry.get('wall_s')} s of wall time).\n```")
     banner = nbformat.v4.new_markdown_cell(text, metadata={"tags": [BANNER_TAG]})
     position = next((i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), 0)
