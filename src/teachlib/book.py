@@ -291,12 +291,8 @@ def _add_run_banner(path: Path, entry: dict | None, executed: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------- cleaning --
-def strip_outputs(path) -> bool:
-    """Remove outputs and execution counts from a notebook; True if it changed."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    before = copy.deepcopy(nb)
+def strip_outputs_in_memory(nb) -> None:
+    """Remove outputs, execution counts and execution metadata from a notebook object."""
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -304,6 +300,15 @@ def strip_outputs(path) -> bool:
         cell.metadata.pop("papermill", None)
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
+
+
+def strip_outputs(path) -> bool:
+    """Remove outputs and execution counts from a notebook file; True if it changed."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    before = copy.deepcopy(nb)
+    strip_outputs_in_memory(nb)
     if nb != before:
         nbformat.write(nb, path)
         return True
