@@ -166,7 +166,7 @@ def test_reference_tables_are_generated_and_in_sync():
     from teachlib import report
 
     stale = report.write(REPO, check=True)
-    assert not stale, f"run `python -m teachlib.report` via `python -m teachlib.book reference`: {stale}"
+    assert not stale, f"run `python -m teachlib.book tables`: {stale}"
 
 
 def test_reference_records_a_run(fake_book, tmp_path):
