@@ -140,3 +140,12 @@ def test_install_static_vendors_the_pinned_files(tmp_path):
     before = {f: (dest / f).read_bytes() for f in files if not f.startswith(".tarballs")}
     viz3d.install_static(tmp_path)  # again: the same files
     assert before == {f: (dest / f).read_bytes() for f in before}
+
+
+def test_widget_declares_the_installed_javascript_version():
+    # nglview 4.0.1 would declare "4.0", which no frontend has (JupyterLab registers the
+    # installed 3.1.5 and refuses the widget); show() declares what is installed.
+    installed = viz3d._nglview_js_version()
+    assert installed is not None  # nglview's labextension is installed with it
+    state = viz3d.show(si_motif(), picture=False).widget.get_state()
+    assert state["_model_module_version"] == state["_view_module_version"] == installed

@@ -194,11 +194,23 @@ def show(atoms, *, style: str = "ball+stick", unit_cell: bool | None = None,
 
 
 def _nglview_widget(atoms, *, style, unit_cell, height):
+    from IPython.utils.capture import capture_output
+
     try:
-        import nglview
+        # On import, nglview displays a colour-scheme registry widget that declares the
+        # unpublished JS version (see below) and shows as an error box in JupyterLab;
+        # this book uses no custom colour schemes, so its display is dropped.
+        with capture_output():
+            import nglview
     except ImportError:  # the static picture still shows the structure
         return None
-    widget = nglview.NGLWidget()
+    # nglview 4.0.1 declares JS "4.0" but installs and registers JS 3.1.5: JupyterLab then
+    # refuses the widget ("version 4.0 is not registered, however, 3.1.5 is") and Colab's
+    # CDN loader finds no 4.0 on npm.  Declaring the version that is actually installed
+    # fixes both; where declaration and installation agree, this changes nothing.
+    version = _nglview_js_version()
+    versions = {"_model_module_version": version, "_view_module_version": version} if version else {}
+    widget = nglview.NGLWidget(**versions)
     # NGL's default representation also fits the camera to the structure; then ours
     widget.add_component(nglview.ASEStructure(atoms), default_representation=True)
     widget.clear_representations()
@@ -208,6 +220,17 @@ def _nglview_widget(atoms, *, style, unit_cell, height):
     widget.layout.width = "100%"
     widget.layout.height = f"{height}px"
     return widget
+
+
+def _nglview_js_version() -> str | None:
+    """Version of the nglview JavaScript installed for JupyterLab (its labextension)."""
+    from jupyter_core.paths import jupyter_path
+
+    for folder in jupyter_path("labextensions", "nglview-js-widgets"):
+        package = Path(folder) / "package.json"
+        if package.is_file():
+            return json.loads(package.read_text())["version"]
+    return None
 
 
 def _picture(atoms, *, unit_cell, rotation, height) -> bytes:
