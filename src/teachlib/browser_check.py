@@ -225,6 +225,8 @@ def _check_page(context, base, page_path, shots, view_timeout_s, min_ink) -> Rep
 
 def _wait_for_views(page, timeout_s):
     """Until every widget view is rendered and every viz3d view has a canvas, or timeout."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     try:
         page.wait_for_function(f"""() => {{
             const views = [...document.querySelectorAll('{WIDGET_VIEW}')];
@@ -235,7 +237,7 @@ def _wait_for_views(page, timeout_s):
                 .every(v => v.querySelector('canvas'));
             return rendered && drawn;
         }}""", timeout=timeout_s * 1000)
-    except Exception:  # TimeoutError: what is missing is reported view by view
+    except PlaywrightTimeout:  # what is missing is reported view by view
         pass
 
 

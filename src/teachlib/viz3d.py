@@ -16,7 +16,7 @@ Why the build step is needed (measured in a real browser, see ``teachlib.browser
   and npm has no ``nglview-js-widgets@4.0``; myst-nb's default embed manager
   (``@jupyter-widgets/html-manager`` from a CDN) looks the module up on that CDN, so the view
   stays blank online and nothing loads offline.
-* The fix: serve the bundle that ships inside the installed nglview wheel (so JavaScript and
+* The fix: serve the bundle that ships inside the installed nglview package (so JavaScript and
   Python always match), plus RequireJS and the html-manager from npm (pinned, sha512
   checked), from ``_static/viz3d/``, and tell RequireJS where ``nglview-js-widgets`` lives
   (``require-config.js`` below).  The manager asks RequireJS for a module by name before it
@@ -25,6 +25,8 @@ Why the build step is needed (measured in a real browser, see ``teachlib.browser
   breaks AMD modules (``Mismatched anonymous define()``).  So the files are vendored into a
   separate static folder (default ``_build/viz3d_static``) that this extension adds to
   ``html_static_path`` after Jupyter Book has scanned ``_static``.
+* Live, the same version mismatch makes JupyterLab refuse the widget ("version 4.0 is not
+  registered, however, 3.1.5 is"); :func:`show` declares the installed version instead.
 * Sphinx loads MathJax from a CDN too, so any page with math fails offline; the extension
   vendors MathJax (npm, pinned) the same way and sets ``mathjax_path``.
 
@@ -42,8 +44,8 @@ Example:
     >>> import numpy as np
     >>> from ase import Atoms
     >>> from ase.build import make_supercell
-    >>> cell = Atoms("BaTiO3", cell=[4.0, 4.0, 4.0], pbc=True,
-    ...              scaled_positions=[[0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]])
+    >>> cell = Atoms("BaTiO3", cell=[4.0, 4.0, 4.0], pbc=True, scaled_positions=[
+    ...     [0, 0, 0], [.5, .5, .5], [.5, .5, 0], [.5, 0, .5], [0, .5, .5]])
     >>> view = show(make_supercell(cell, 3 * np.eye(3)))
     >>> view
     <3D view of Ba27O81Ti27 (135 atoms, periodic)>
@@ -150,7 +152,8 @@ class View:
             alt = html.escape(f"{self!r} (static picture)")
             parts.append(f'<img class="teachlib-viz3d-fallback" src="{src}" alt="{alt}">')
         if self.widget is not None:
-            ref = json.dumps({"version_major": 2, "version_minor": 0, "model_id": self.widget.model_id})
+            ref = json.dumps({"version_major": 2, "version_minor": 0,
+                              "model_id": self.widget.model_id})
             parts.append(f'<script type="{WIDGET_VIEW_MIME}">{ref}</script>')
         parts.append("</div>")
         return "".join(parts)
@@ -189,7 +192,8 @@ def show(atoms, *, style: str = "ball+stick", unit_cell: bool | None = None,
     if unit_cell is None:
         unit_cell = bool(atoms.pbc.any())
     widget = _nglview_widget(atoms, style=style, unit_cell=unit_cell, height=height)
-    png = _picture(atoms, unit_cell=unit_cell, rotation=rotation, height=height) if picture else None
+    png = _picture(atoms, unit_cell=unit_cell, rotation=rotation, height=height) \
+        if picture else None
     return View(atoms, widget, png)
 
 
@@ -205,12 +209,13 @@ def _nglview_widget(atoms, *, style, unit_cell, height):
     except ImportError:  # the static picture still shows the structure
         return None
     # nglview 4.0.1 declares JS "4.0" but installs and registers JS 3.1.5: JupyterLab then
-    # refuses the widget ("version 4.0 is not registered, however, 3.1.5 is") and Colab's
-    # CDN loader finds no 4.0 on npm.  Declaring the version that is actually installed
-    # fixes both; where declaration and installation agree, this changes nothing.
+    # refuses the widget ("version 4.0 is not registered, however, 3.1.5 is"), and a CDN
+    # loader (Colab's) finds no 4.0 on npm.  Declaring the installed version fixes
+    # JupyterLab (measured) and names a version npm has; where declaration and
+    # installation agree, this changes nothing.
     version = _nglview_js_version()
-    versions = {"_model_module_version": version, "_view_module_version": version} if version else {}
-    widget = nglview.NGLWidget(**versions)
+    declared = {"_model_module_version": version, "_view_module_version": version}
+    widget = nglview.NGLWidget(**(declared if version else {}))
     # NGL's default representation also fits the camera to the structure; then ours
     widget.add_component(nglview.ASEStructure(atoms), default_representation=True)
     widget.clear_representations()
@@ -352,7 +357,8 @@ def setup(app):
 
 
 def _configure(app, config):
-    dest = Path(config.viz3d_static_dir or Path(app.outdir).parent / "viz3d_static")
+    dest = (Path(app.confdir) / config.viz3d_static_dir if config.viz3d_static_dir
+            else Path(app.outdir).parent / "viz3d_static")
     install_static(dest)
     config.html_static_path = [*config.html_static_path, str(dest.resolve())]
     config.mathjax_path = f"mathjax/{MATHJAX_ENTRY}"  # relative: served from _static
