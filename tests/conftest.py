@@ -59,3 +59,11 @@ def book_runs(bto_dir) -> dict:
         return book.run(profile="quick", out=out, parameters={"SEED": 0}, root=REPO)
     except book.ChapterFailed:
         return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def html(book_runs) -> Path:
+    from teachlib import book
+
+    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
+    return book.build(runs, root=REPO)

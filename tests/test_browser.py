@@ -4,11 +4,10 @@ passes on the built book.
 Marked ``browser``: needs Debian's ``chromium`` and the ``playwright`` package.  Without a
 Chromium these tests skip, except under CI (``CI=true``), where that is an error.
 
-``test_built_book`` checks the HTML folder named by ``TEACHLIB_HTML_DIR`` (e.g.
-``_build/html``, built by ``python -m teachlib.book build``) and keeps its screenshots in
-``screenshots/`` beside it (``_build/screenshots``)::
-
-    TEACHLIB_HTML_DIR=_build/html .venv/bin/python -m pytest -m browser tests/test_browser.py
+``test_built_book`` checks the book built in this test session from the chapters it ran
+(the ``html`` fixture, ``_build/html``) and keeps the screenshots in ``_build/screenshots``.
+To check a book built earlier without running anything: ``python -m teachlib.browser_check
+_build/html --screenshots _build/screenshots``.
 """
 
 import base64
@@ -103,11 +102,9 @@ def test_check_fails_where_it_must(chromium, site, tmp_path):
     assert (tmp_path / "good.view1.png").exists() and (tmp_path / "good.png").exists()
 
 
-def test_built_book(chromium):
-    html_dir = os.environ.get("TEACHLIB_HTML_DIR")
-    if not html_dir:
-        pytest.skip("set TEACHLIB_HTML_DIR to a built book (e.g. _build/html) to check it")
-    html_dir = Path(html_dir)
-    reports = browser_check.check_site(html_dir, screenshots=html_dir.parent / "screenshots")
+@pytest.mark.book
+def test_built_book(chromium, html):
+    reports = browser_check.check_site(html, screenshots=html.parent / "screenshots")
     failed = {r.page: r.problems for r in reports if r.problems}
     assert not failed, "\n".join(f"{page}: {p}" for page, ps in failed.items() for p in ps)
+    assert sum(len(r.views) for r in reports) >= 1, "the book shows no 3D view"

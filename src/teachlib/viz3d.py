@@ -28,7 +28,7 @@ Why the build step is needed (measured in a real browser, see ``teachlib.browser
 * Live, the same version mismatch makes JupyterLab refuse the widget ("version 4.0 is not
   registered, however, 3.1.5 is"); :func:`show` declares the installed version instead.
 * Sphinx loads MathJax from a CDN too, so any page with math fails offline; the extension
-  vendors MathJax (npm, pinned) the same way and sets ``mathjax_path``.
+  vendors MathJax (npm registry, pinned) the same way and sets ``mathjax_path``.
 
 Use in ``_config.yml`` (see ``docs/viz3d_config.yml``)::
 
@@ -56,34 +56,17 @@ Example:
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import json
 import shutil
-import subprocess
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
+
+from teachlib import vendor
 
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
 
-# npm packages the static page needs, pinned by version and by the sha512 that npm's
-# registry publishes for the tarball ("integrity"); install_static checks it.
-NPM_PACKAGES = {
-    "@jupyter-widgets/html-manager": (
-        "1.0.15",  # the ipywidgets 8.1 embed manager (widget protocol 2)
-        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-    ),
-    "requirejs": (
-        "2.3.8",
-        "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
-    ),
-    "mathjax": (  # Sphinx loads mathjax@3 (the newest 3.x) from a CDN by default
-        "3.2.2",
-        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
-    ),
-}
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # Sphinx's default MathJax component
 
 # Runs after require.js and before the html-manager (nb_ipywidgets_js keeps this order).
@@ -255,12 +238,12 @@ def _picture(atoms, *, unit_cell, rotation, height) -> bytes:
 # --------------------------------------------------------------------------- the build step
 
 
-def install_static(dest, *, npm: str = "npm") -> Path:
+def install_static(dest) -> Path:
     """Vendor what the offline HTML needs into ``dest``; return ``dest``.
 
     ``dest`` becomes a Sphinx ``html_static_path`` entry, so that its ``viz3d/`` (widget
     JavaScript) and ``mathjax/`` folders end up in ``_static/`` of the built HTML.  The npm
-    tarballs (``NPM_PACKAGES``) are fetched with ``npm pack`` once, checked against their
+    tarballs (:data:`teachlib.vendor.PACKAGES`) are downloaded once, checked against their
     pinned sha512 and kept in ``dest/.tarballs``; nglview's bundle is copied from the
     installed nglview package.  Calling it again is cheap and gives the same files.
 
@@ -276,9 +259,9 @@ def install_static(dest, *, npm: str = "npm") -> Path:
             shutil.rmtree(folder)
     out = dest / "viz3d"
 
-    _extract(_npm_tarball("@jupyter-widgets/html-manager", tarballs, npm=npm), "package/dist/",
+    _extract(vendor.fetch("@jupyter-widgets/html-manager", tarballs), "package/dist/",
              out, lambda rel: rel == "embed-amd.js" or rel.endswith(_FONTS))
-    _extract(_npm_tarball("requirejs", tarballs, npm=npm), "package/", out,
+    _extract(vendor.fetch("requirejs", tarballs), "package/", out,
              lambda rel: rel == "require.js")
     (out / "require-config.js").write_text(REQUIRE_CONFIG_JS)
     ngl = _nglview_nbextension()
@@ -289,34 +272,9 @@ def install_static(dest, *, npm: str = "npm") -> Path:
 
     # MathJax's combined TeX component and the parts it loads on demand (fonts, TeX
     # extensions, menu, accessibility), not the other combined bundles.
-    _extract(_npm_tarball("mathjax", tarballs, npm=npm), "package/es5/", dest / "mathjax",
+    _extract(vendor.fetch("mathjax", tarballs), "package/es5/", dest / "mathjax",
              lambda rel: "/" in rel or rel == MATHJAX_ENTRY)
     return dest
-
-
-def _npm_tarball(name: str, cache: Path, *, npm: str) -> Path:
-    """The pinned tarball of an npm package, fetched by ``npm pack`` and sha512-checked."""
-    version, integrity = NPM_PACKAGES[name]
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{name.replace('@', '').replace('/', '-')}-{version}.tgz"
-    if not (path.exists() and _sri(path) == integrity):
-        if shutil.which(npm) is None:
-            raise RuntimeError(f"teachlib.viz3d needs npm to fetch {name}@{version} "
-                               f"(Debian: apt-get install npm), or a filled cache in {cache}")
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([npm, "pack", f"{name}@{version}", "--pack-destination", tmp,
-                            "--silent"], check=True, stdout=subprocess.DEVNULL)
-            (packed,) = Path(tmp).glob("*.tgz")
-            shutil.move(packed, path)
-    if _sri(path) != integrity:
-        path.unlink()
-        raise RuntimeError(f"{name}@{version}: tarball does not match the pinned sha512")
-    return path
-
-
-def _sri(path: Path) -> str:
-    """Subresource-integrity string (as npm's ``integrity`` field) of a file."""
-    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
 def _extract(tarball: Path, prefix: str, out: Path, keep) -> None:
