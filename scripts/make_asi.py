@@ -156,6 +156,81 @@ def draw_figure(out: Path, summaries: dict) -> None:
     print(f"wrote {out / 'asi_structure.png'}")
 
 
+PROVENANCE = """# Amorphous-silicon cells: provenance
+
+Made by `scripts/make_asi.py` in this repository (a one-off step, not part of any chapter's
+run), with teachlib's own Stillinger-Weber potential in JAX (`teachlib.silicon`, tested
+against jax-md's implementation, a brute-force double loop and finite differences in
+`tests/test_silicon.py`).
+
+Command (from the repository root):
+
+    python scripts/make_asi.py --seeds {seeds} --out src/teachlib/data/asi
+    python scripts/make_asi.py --figure --out src/teachlib/data/asi
+
+## Protocol and parameters
+
+- {n_atoms} Si atoms in a cubic periodic cell of side {side:.4f} Å ({density} g/cm³).
+- Potential: Stillinger-Weber with Vink et al.'s a-Si parameters (J. Non-Cryst. Solids 282,
+  248 (2001)): ε = {epsilon} eV, σ = {sigma} Å, A = {A}, B = {B}, p = 4, q = 0, a = {a}
+  (cut-off {cutoff:.5f} Å), λ = {lam} (21 × 1.5), γ = {gamma}.
+- Start: random positions, no pair closer than 2.0 Å, relaxed (FIRE, 500 steps at most) to
+  remove the worst contacts. (A diamond start does not melt at 3000 K within 5 ps.)
+- Langevin dynamics (BAOAB), time step {dt_fs} fs, friction {friction} /ps, float32:
+  {melt_ps} ps melt at {t_melt:.0f} K; linear quench to {t_final:.0f} K at {rate:.0e} K/s
+  ({quench_ps:.0f} ps); {hold_ps} ps hold at {t_final:.0f} K.
+- Minimisation: FIRE in float64 to max |F| < 1e-4 eV/Å.
+- Neighbour list: cut-off + 0.6 Å skin, rebuilt whenever an atom has moved more than half the
+  skin; never more than 32 neighbours (checked at every step).
+- Seed N seeds everything in that cell (positions, velocities, Langevin noise): `numpy`'s
+  `default_rng(N)` and `jax.random.PRNGKey(N)`.
+
+The files hold species, positions (Å, 6 decimals) and the cell, nothing else.
+
+## Structure of each cell
+
+Bonds are pairs closer than 2.85 Å (the first minimum of the radial distribution).
+
+| file | coordination | fourfold | bond angle | E (eV/atom) | MD time |
+|---|---|---|---|---|---|
+{rows}
+| **mean** | **{mean_z:.3f}** | **{mean_four:.1f} %** | **{mean_angle:.1f}° ± {mean_std:.1f}°** | | |
+
+References: one such cell measured while the project was planned gave 3.996, 94.9 %,
+109.1° ± 10.4°; a DFT model of a-Si has 3.991, 98.1 %, 109.1° ± 10.0°.
+
+MD times were measured on {cpu} CPU cores shared with other jobs (jax {jax}): {ms:.1f} ms per
+MD step on average, an upper bound for an idle machine.
+
+![radial distribution and bond angles of the cells](asi_structure.png)
+"""
+
+
+def write_provenance(out: Path, summaries: dict) -> None:
+    """Write ``out/PROVENANCE.md`` from the recorded figures of every cell."""
+    from teachlib.silicon import VINK
+
+    first = next(iter(summaries.values()))
+    args = first["command_args"]
+    ordered = sorted(summaries.items(), key=lambda kv: kv[1]["seed"])
+    rows = "\n".join(
+        f"| `{name}.extxyz` | {s['coordination']:.3f} | {100 * s['fourfold_fraction']:.1f} % | "
+        f"{s['angle_mean_deg']:.1f}° ± {s['angle_std_deg']:.1f}° | {s['energy_min_eV_per_atom']:.4f} | "
+        f"{s['total_seconds'] / 60:.0f} min |" for name, s in ordered)
+    values = lambda key: [s[key] for _, s in ordered]  # noqa: E731
+    text = PROVENANCE.format(
+        seeds=" ".join(str(s["seed"]) for _, s in ordered), side=cell_side(args["n_atoms"], args["density"]),
+        quench_ps=(args["t_melt"] - args["t_final"]) / args["rate"] * 1e12, rows=rows,
+        mean_z=np.mean(values("coordination")), mean_four=100 * np.mean(values("fourfold_fraction")),
+        mean_angle=np.mean(values("angle_mean_deg")), mean_std=np.mean(values("angle_std_deg")),
+        cpu=2, jax=first["jax"], ms=np.mean(values("ms_per_step")),
+        epsilon=VINK.epsilon, sigma=VINK.sigma, A=VINK.A, B=VINK.B, a=VINK.a, cutoff=VINK.cutoff,
+        lam=VINK.lam, gamma=VINK.gamma, **{k: v for k, v in args.items() if k != "n_atoms"},
+        n_atoms=args["n_atoms"])
+    (out / "PROVENANCE.md").write_text(text)
+    print(f"wrote {out / 'PROVENANCE.md'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -175,7 +250,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1000, help="MD steps per jitted call")
     parser.add_argument("--print-every", type=int, default=10, help="chunks between prints")
     parser.add_argument("--quick", action="store_true", help="every phase 100× shorter")
-    parser.add_argument("--figure", action="store_true", help="draw the figure of all cells")
+    parser.add_argument("--figure", action="store_true",
+                        help="draw the figure of all cells and write PROVENANCE.md")
     args = parser.parse_args()
 
     import ase.io
@@ -210,6 +286,7 @@ def main() -> None:
               flush=True)
     if args.figure:
         draw_figure(args.out, summaries)
+        write_provenance(args.out, summaries)
 
 
 if __name__ == "__main__":

@@ -125,15 +125,6 @@ def test_centre_structure_of_diamond():
     np.testing.assert_allclose(mt.centre_angles(x), 109.4712206, atol=1e-6)
 
 
-def test_asi_cells_ship_with_the_package():
-    cells = mt.asi_cells()
-    assert 4 <= len(cells) <= 8
-    for atoms in cells:
-        assert len(atoms) == 512 and atoms.pbc.all()
-        np.testing.assert_allclose(atoms.get_volume(), 512 * 28.0855 / 6.02214076e23 / 2.30 * 1e24,
-                                   rtol=1e-5)
-
-
 def test_written_motifs_are_readable_by_ase(tmp_path):
     x = _motifs(5)
     path = mt.write_motifs(tmp_path / "m.extxyz", x, infos=[{"fixed": np.array([0, 2, 5])}] * 5)

@@ -28,7 +28,6 @@ angles, alignment); the files and views of motifs are at the end.
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 from pathlib import Path
 
 import numpy as np
@@ -44,21 +43,8 @@ SHELLS = ((0, 1, 2, 3), (4, 5, 6, 7))  # bonded neighbours, then the nearest sec
 
 
 # --------------------------------------------------------------------------------------------
-# The a-Si cells and their local environments
+# Local environments (the a-Si cells themselves: teachlib.data.load_asi)
 # --------------------------------------------------------------------------------------------
-
-
-def asi_cells() -> list:
-    """The project's melt-quenched a-Si cells (``ase.Atoms``, 512 atoms each), by seed.
-
-    They ship inside teachlib (``teachlib/data/asi``); see the PROVENANCE.md there.
-    """
-    import ase.io
-
-    folder = importlib.resources.files("teachlib") / "data" / "asi"
-    paths = sorted((p for p in folder.iterdir() if p.name.endswith(".extxyz")),
-                   key=lambda p: int(p.name.split("seed")[1].split(".")[0]))
-    return [ase.io.read(str(p)) for p in paths]
 
 
 def local_environments(atoms, *, n_neighbours: int = N_NEIGHBOURS, cutoff: float = CUTOFF):
@@ -405,48 +391,24 @@ def write_motifs(path, x, infos=None) -> Path:
     return path
 
 
-def show_motifs(motifs, titles=None, *, interactive: bool = True, bond_cutoff: float = 2.85):
-    """Show a few motifs (list of (n, 3)) side by side: the one place that draws 3D views.
+def show_motifs(motifs, *, spacing: float = 9.0, rotation: str = "-10x,-10y"):
+    """One 3D view of a few motifs (list of (n, 3)), side by side from left to right.
 
-    Draws a static matplotlib figure (which the static HTML book keeps), and, in a live
-    notebook with nglview installed and ``interactive=True``, also returns an nglview widget
-    of the first motif (with the others as further frames of a trajectory).  Swap this
-    function's body to change how the book shows structures.
+    The one place where chapter 6 draws structures: it lines the motifs (centre atoms
+    included) up along x and hands them to :func:`teachlib.viz3d.show` — an nglview widget
+    live, with a static picture that the HTML book keeps.  Make the result the last
+    expression of a cell.
 
-    Returns:
-        The nglview widget, or None.
+    >>> view = show_motifs([np.eye(3) * 2.35, -np.eye(3) * 2.35])
+    >>> view.atoms.get_chemical_formula(), round(float(view.atoms.positions[4, 0]), 2)
+    ('Si8', 9.0)
     """
-    import matplotlib.pyplot as plt
+    from ase import Atoms
 
-    motifs = [np.asarray(m) for m in motifs]
-    titles = titles or [f"motif {k}" for k in range(len(motifs))]
-    fig = plt.figure(figsize=(3.0 * len(motifs), 3.2))
-    for k, (motif, title) in enumerate(zip(motifs, titles)):
-        ax = fig.add_subplot(1, len(motifs), k + 1, projection="3d")
-        atoms = with_centre(motif)
-        for j in range(len(atoms)):
-            for i in range(j):
-                if np.linalg.norm(atoms[i] - atoms[j]) < bond_cutoff:
-                    ax.plot(*zip(atoms[i], atoms[j]), color="0.5", lw=2)
-        ax.scatter(*atoms[1:].T, s=120, c=np.linalg.norm(atoms[1:], axis=1), cmap="viridis",
-                   vmin=2.2, vmax=4.0, edgecolors="k", depthshade=False)
-        ax.scatter(0, 0, 0, s=160, c="crimson", edgecolors="k", depthshade=False)
-        ax.set_title(title, fontsize=9)
-        ax.set_box_aspect((1, 1, 1))
-        for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
-            setter(-4, 4)
-        ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
-    fig.tight_layout()
-    plt.show()
-    if not interactive:
-        return None
-    try:
-        import nglview
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    if get_ipython() is None or type(get_ipython()).__name__ != "ZMQInteractiveShell":
-        return None
-    view = nglview.show_asetraj(motifs_to_atoms(motifs))
-    view.add_ball_and_stick()
-    return view
+    from teachlib import viz3d
+
+    combined = Atoms(pbc=False)
+    for k, atoms in enumerate(motifs_to_atoms([np.asarray(m) for m in motifs])):
+        atoms.translate([k * spacing, 0.0, 0.0])
+        combined += atoms
+    return viz3d.show(combined, style="ball+stick", rotation=rotation)

@@ -183,7 +183,7 @@ def train_vae(model: VAE, train_x, val_x, *, epochs: int, batch_size: int,
             history[name].append(float(value))
         if not np.isfinite(val_loss):
             raise FloatingPointError(f"the validation loss became {val_loss} in epoch {epoch}")
-        if val_loss < best[0] and epoch + 1 >= kl_warmup:  # compare only at full KL weight
+        if val_loss < best[0] and epoch + 1 >= min(kl_warmup, epochs):  # at full KL weight
             best = (val_loss, params, epoch)
     params = best[1]
     history["kl_per_dimension"] = np.asarray(evaluate(params, eval_key)[1]).tolist()
@@ -297,12 +297,14 @@ def complete_motifs(gram_predicted, x_true, fixed):
     return out
 
 
-def infill_error(x_predicted, x_true, fixed):
+def infill_error(x_predicted, x_true, fixed, slots=None):
     """RMS error (Å) of the free atoms of each motif, (B,).
 
     Free atoms of the same shell are interchangeable (their order is by distance only), so the
     predicted free atoms are first matched one-to-one to the true ones (Hungarian assignment);
-    the fixed atoms, which define the frame, are not moved.
+    the fixed atoms, which define the frame, are not moved.  With ``slots`` (e.g.
+    ``range(4)``, the bonded neighbours) only the free atoms in those slots count, matched among
+    themselves; motifs with none get NaN.
 
     >>> x = np.array([[[1., 0, 0], [0, 2, 0], [0, 0, 3]]])
     >>> swapped = x[:, [0, 2, 1]]
@@ -312,9 +314,14 @@ def infill_error(x_predicted, x_true, fixed):
     from scipy.optimize import linear_sum_assignment
 
     x_predicted, x_true = np.asarray(x_predicted), np.asarray(x_true)
-    errors = np.empty(len(x_true))
+    counted = np.ones(x_true.shape[1], dtype=bool)
+    if slots is not None:
+        counted = np.isin(np.arange(x_true.shape[1]), list(slots))
+    errors = np.full(len(x_true), np.nan)
     for b in range(len(x_true)):
-        free = ~np.asarray(fixed[b])
+        free = ~np.asarray(fixed[b]) & counted
+        if not free.any():
+            continue
         p, t = x_predicted[b][free], x_true[b][free]
         cost = np.sum((p[:, None, :] - t[None, :, :]) ** 2, axis=-1)  # (n_free, n_free)
         rows, cols = linear_sum_assignment(cost)
