@@ -185,7 +185,10 @@ Command (from the repository root):
 - Seed N seeds everything in that cell (positions, velocities, Langevin noise): `numpy`'s
   `default_rng(N)` and `jax.random.PRNGKey(N)`.
 
-The files hold species, positions (Å, 6 decimals) and the cell, nothing else.
+The files hold species, positions (Å, 6 decimals) and the cell, nothing else. The six
+shipped cells were made with `teachlib/silicon.py` and the MD part of this script as of
+commit ea36e58 (branch `asi`); `structure.json` beside them holds every figure below and the
+exact arguments.
 
 ## Structure of each cell
 
