@@ -28,15 +28,16 @@ CLAIMS = {
         and (m["augmentation_factor_needed"] >= 1 or math.isinf(m["augmentation_factor_needed"]))
         and m["augmentation_slope"] < 0
         and m["gram_test_mae"] < m["unaugmented_test_mae"]),
-    # The full targets (reconstruction < 0.1 Å, valid fraction >= 0.95) are out of
-    # reach of an 8-number code (measured in the chapter, sections 6.4 and 6.7); these are the
-    # chapter's own quick-profile claims.
+    # The full targets reconstruction < 0.1 Å and valid fraction >= 0.95 are out of
+    # reach of an 8-number code for eight-neighbour motifs (measured in the chapter); these
+    # are its quick-profile claims.
     "06_gram_vae": lambda m: (
         m["reconstruction_error_A"] < min(1.5, m["reconstruction_error_pca_A"])
         and abs(m["angle_peak_deg"] - 109.0) <= 5.0
         and 0.0 <= m["valid_fraction"] <= 1.0
-        and m["infill_error_A"] < m["infill_error_nearest_A"]
-        and m["infill_vs_pca_A"] < 2.0 * m["infill_vs_pca_se_A"]),
+        and m["infill_vs_nearest_A"] < 2.0 * m["infill_vs_nearest_se_A"]
+        and m["infill_vs_pca_A"] < 2.0 * m["infill_vs_pca_se_A"]
+        and m["reconstruction_error_first_shell_A"] < 0.1),
 }
 
 
@@ -62,3 +63,25 @@ def test_chapter_1_claims_hold_for_another_seed(tmp_path, bto_dir):
     entry = summary["01_symmetry"]
     assert entry["status"] == "ok" and entry["seed"] == 1
     assert CLAIMS["01_symmetry"](entry["metrics"]), entry["metrics"]
+
+
+def test_chapter_6_writes_its_motif_files(book_runs):
+    import os
+
+    import ase.io
+    import numpy as np
+
+    assert book_runs.get("06_gram_vae", {}).get("status") == "ok"
+    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
+    generated = ase.io.read(runs / "06_gram_vae" / "generated_motifs.extxyz", index=":")
+    assert len(generated) >= 200  # the quick profile's count; the full one writes 1000
+    for frame in generated:
+        assert frame.get_chemical_symbols() == ["Si"] * 9 and not frame.pbc.any()
+    np.testing.assert_allclose([frame.positions[0] for frame in generated], 0.0)
+    infilled = ase.io.read(runs / "06_gram_vae" / "infilled_motifs.extxyz", index=":")
+    assert len(infilled) > 0
+    for frame in infilled:
+        fixed = np.atleast_1d(frame.info["fixed"])
+        assert len(frame) == 9 and fixed[0] == 0 and len(fixed) in (6, 7, 8)  # centre + 5/6/7
+        assert len(set(fixed.tolist())) == len(fixed) and fixed.max() <= 8
+    np.testing.assert_allclose([frame.positions[0] for frame in infilled], 0.0)
