@@ -43,3 +43,16 @@ def batio3(bto_dir, tmp_path_factory):
             os.environ.pop("TEACHLIB_CACHE")
         else:
             os.environ["TEACHLIB_CACHE"] = old
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (``jax_enable_x64``) and restore the previous setting after it."""
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
