@@ -54,6 +54,7 @@ __all__ = [
     "batch_atoms",
     "edge_vectors",
     "mean_num_neighbours",
+    "match_edges",
 ]
 
 DEFAULT_MAX_NEIGHBOURS = 1000
@@ -387,3 +388,46 @@ def mean_num_neighbours(graphs: Sequence[Graph]) -> float:
     edges = sum(int(np.asarray(g.edge_mask).sum()) for g in graphs)
     nodes = sum(int(np.asarray(g.node_mask).sum()) for g in graphs)
     return edges / nodes
+
+
+def match_edges(graph: Graph, other: Graph, *, permutation=None, lattice_shifts=None):
+    """For each real edge of ``other``, the index of the same physical edge in ``graph``.
+
+    ``other`` is the graph of the same structure after a symmetry operation: its atom ``a`` is
+    atom ``permutation[a]`` of ``graph``, moved by the lattice vector ``lattice_shifts[a]``
+    (integers, in units of the cell vectors) and rotated or translated in any way (which
+    changes no edge label). An edge ``(i, j, S)`` of ``other`` is then the edge
+    ``(permutation[i], permutation[j], S + n_j - n_i)`` of ``graph``. Used to compare
+    per-edge outputs before and after the operation.
+
+    Raises:
+        GraphError: if an edge of ``other`` has no counterpart (different cutoffs?).
+
+    >>> import ase.build
+    >>> si = ase.build.bulk("Si", cubic=True)
+    >>> g = atoms_to_graph(si, cutoff=2.5, species=("Si",))
+    >>> perm = np.roll(np.arange(8), 3)
+    >>> h = atoms_to_graph(si[perm], cutoff=2.5, species=("Si",))
+    >>> k = match_edges(g, h, permutation=perm)
+    >>> bool(np.all(g.receivers[k] == perm[h.receivers]))
+    True
+    """
+    n_real = int(np.asarray(other.edge_mask).sum())
+    n_atoms = int(np.asarray(other.node_mask).sum())
+    perm = np.arange(n_atoms) if permutation is None else np.asarray(permutation)
+    shifts_n = (np.zeros((n_atoms, 3), dtype=int) if lattice_shifts is None
+                else np.asarray(lattice_shifts, dtype=int))
+    real = np.asarray(graph.edge_mask)
+    lookup = {(int(r), int(s), *np.rint(t).astype(int).tolist()): k for k, (r, s, t) in
+              enumerate(zip(graph.receivers, graph.senders, graph.shifts)) if real[k]}
+    index = np.empty(n_real, dtype=np.int64)
+    for k in range(n_real):
+        r, s = int(other.receivers[k]), int(other.senders[k])
+        t = np.rint(other.shifts[k]).astype(int) + shifts_n[s] - shifts_n[r]
+        key = (int(perm[r]), int(perm[s]), *t.tolist())
+        if key not in lookup:
+            raise GraphError(f"edge {k} of the second graph ({r} <- {s}, shift "
+                             f"{np.rint(other.shifts[k]).astype(int).tolist()}) has no "
+                             "counterpart in the first")
+        index[k] = lookup[key]
+    return index
