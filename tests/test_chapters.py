@@ -32,6 +32,9 @@ CLAIMS = {
         m["roundtrip_error_max"] < 1e-12
         and m["rotation_error_max"] < 1e-12
         and m["equivariant_linear_parameters"] < m["dense_linear_parameters"]),
+    "03_equivariant_gnn": lambda m: (
+        m["equivariance_error_rel"] <= 1e-4
+        and m["broken_shift_error"] > 1e-2),
 }
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
 from teachlib.graphs import GraphError, Padding, atoms_to_graph, batch_atoms, match_edges
-from teachlib.models import (EquivariantGNN, Head, IrrepsError, count_parameters,
+from teachlib.models import (EquivariantGNN, Head, IrrepsError, count_parameters, init_params,
                              response_model)
 from teachlib.tensors import BORN_CHARGE, RAMAN
 
@@ -35,7 +35,7 @@ def compiled(x64: bool):
     with jax.enable_x64(x64):
         [graph] = batch_atoms([ase.Atoms("OH", positions=[[0, 0, 0], [1, 0, 0]])],
                               cutoff=CUTOFF, species=MODEL.species, padding=PADDING)
-        params = jax.jit(MODEL.init)(jax.random.PRNGKey(0), graph)
+        params = init_params(MODEL, graph, 0)
         apply = jax.jit(lambda p, g: {k: v.array for k, v in MODEL.apply(p, g,
                                                                          cartesian=False).items()})
         return params, apply
@@ -145,7 +145,7 @@ def test_batio3_equivariance_float32(batio3):
                            n_layers=2, cutoff=4.0, radial_hidden=(8,), readout_mul=2)
     graphs = model.batch([atoms])
     model = model.clone(avg_num_neighbours=mean_num_neighbours(graphs))
-    params = jax.jit(model.init)(jax.random.PRNGKey(0), graphs[0])
+    params = init_params(model, graphs[0], 0)
     apply = jax.jit(model.apply)
     before = apply(params, graphs[0])
     g = -Rotation.random(random_state=0).as_matrix()
@@ -218,8 +218,7 @@ def test_response_model_heads_shapes_and_determinism(batio3):
     model = response_model(avg_num_neighbours=40.0, hidden_irreps="8x0e + 4x1o + 2x2e",
                            n_layers=2, cutoff=4.0, radial_hidden=(8,), readout_mul=2)
     graphs = model.batch(batio3[:2], batch_size=2, node_data=["born_charges", "raman_tensors"])
-    init = jax.jit(model.init)
-    params, again = init(jax.random.PRNGKey(7), graphs[0]), init(jax.random.PRNGKey(7), graphs[0])
+    params, again = init_params(model, graphs[0], 7), init_params(model, graphs[0], 7)
     assert count_parameters(params) == count_parameters(again) > 1000
     jax.tree_util.tree_map(np.testing.assert_array_equal, params, again)
     out = jax.jit(model.apply)(params, graphs[0])
