@@ -67,3 +67,16 @@ def html(book_runs) -> Path:
 
     runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
     return book.build(runs, root=REPO)
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (``jax_enable_x64``) and restore the previous setting after it."""
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)

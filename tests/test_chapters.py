@@ -28,6 +28,13 @@ CLAIMS = {
         and (m["augmentation_factor_needed"] >= 1 or math.isinf(m["augmentation_factor_needed"]))
         and m["augmentation_slope"] < 0
         and m["gram_test_mae"] < m["unaugmented_test_mae"]),
+    "02_irreps": lambda m: (
+        m["roundtrip_error_max"] < 1e-12
+        and m["rotation_error_max"] < 1e-12
+        and m["equivariant_linear_parameters"] < m["dense_linear_parameters"]),
+    "03_equivariant_gnn": lambda m: (
+        m["equivariance_error_rel"] <= 1e-4
+        and m["broken_shift_error"] > 1e-2),
     # The full targets reconstruction < 0.1 Å and valid fraction >= 0.95 are out of
     # reach of an 8-number code for eight-neighbour motifs (measured in the chapter); these
     # are its quick-profile claims.
