@@ -149,7 +149,9 @@ def run(names=(), *, profile: str = "quick", out="_build/runs", parameters=None,
     summary = read_summary(out)
     todo = select(root, names)
     env = {"TEACHLIB_PROFILE": profile, "TEACHLIB_PROGRESS": os.environ.get("TEACHLIB_PROGRESS", "text"),
-           "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+           "PYTHONHASHSEED": "0",
+           # figures inline in the executed notebook (plt.show() under "Agg" drops them)
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
