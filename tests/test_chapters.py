@@ -65,6 +65,19 @@ def test_chapter_within_quick_budget(book_runs, stem):
     assert entry["wall_s"] <= BUDGET_S[stem], f"{stem} took {entry['wall_s']} s, budget {BUDGET_S[stem]} s"
 
 
+@pytest.mark.parametrize("stem", [p.stem for p in book.chapters(REPO)])
+def test_executed_chapter_keeps_its_figures(book_runs, stem):
+    import os
+
+    import nbformat
+
+    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
+    nb = nbformat.read(runs / f"{stem}.ipynb", as_version=4)
+    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+               if "image/png" in o.get("data", {}) and "text/html" not in o.get("data", {})]
+    assert len(figures) >= 2, f"{stem}: only {len(figures)} matplotlib figures reached the executed notebook"
+
+
 def test_chapter_1_claims_hold_for_another_seed(tmp_path, bto_dir):
     summary = book.run(["01"], profile="quick", out=tmp_path, parameters={"SEED": 1}, root=REPO)
     entry = summary["01_symmetry"]
