@@ -127,7 +127,7 @@ SETTINGS: dict[str, dict[str, dict]] = {
             # claims. The issue asked for reconstruction < 0.1 Å and valid_fraction >= 0.95:
             # out of reach of an 8-number code for 8-neighbour motifs (measured in chapter 6:
             # PCA spectrum, generated motifs, exercise on the code size); measured bounds here.
-            max_reconstruction_error_A=1.0,
+            max_reconstruction_error_A=1.1,  # measured 0.87-0.97 over seeds 0-2
             angle_tolerance_deg=3.0,
             infill_max_se_nearest=2.0,  # better on average in 3 of 3 seeds, by > 2 SE in 2
             infill_max_se_pca=-2.0,  # better by more than 2 standard errors
