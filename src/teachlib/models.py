@@ -31,7 +31,7 @@ l = 1, predicts an l = 2 part of the Born charges that is exactly zero.)
 ...                        avg_num_neighbours=4.0)
 >>> [graph] = model.batch([ase.build.bulk("Si", cubic=True)])
 >>> params = init_params(model, graph, 0)
->>> out = model.apply(params, graph)
+>>> out = jax.jit(model.apply)(params, graph)
 >>> out["dipole"].shape           # (n_graph incl. padding, 3)
 (2, 3)
 >>> EquivariantGNN(species=("Si",), heads=(Head("q", "2e"),), hidden_irreps="8x0e",
