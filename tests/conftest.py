@@ -61,6 +61,14 @@ def book_runs(bto_dir) -> dict:
         return json.loads((out / "metrics.json").read_text())
 
 
+@pytest.fixture(scope="session")
+def html(book_runs) -> Path:
+    from teachlib import book
+
+    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
+    return book.build(runs, root=REPO)
+
+
 @pytest.fixture
 def x64():
     """Run a test in float64 (``jax_enable_x64``) and restore the previous setting after it."""
