@@ -173,7 +173,8 @@ def test_per_path_weights_are_equivariant_too(x64):
                                                                  [0.3, -0.4, 4.8]], pbc=True)
     graph = model.batch([atoms], padding=PADDING)[0]
     params = init_params(model, graph, 1)
-    apply = jax.jit(lambda p, g: {k: v.array for k, v in model.apply(p, g, cartesian=False).items()})
+    apply = jax.jit(lambda p, g: {k: v.array
+                                  for k, v in model.apply(p, g, cartesian=False).items()})
     before = apply(params, graph)
     g = -Rotation.random(random_state=3).as_matrix()
     perm = np.array([2, 0, 3, 1])

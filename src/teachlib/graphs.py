@@ -95,7 +95,7 @@ class Graph(NamedTuple):
     graph_mask: np.ndarray  # (n_graph,) bool: True for real structures
     n_node: np.ndarray  # (n_graph,) int: atoms per structure (0 for padding)
     neighbours: np.ndarray  # (n_node, n_neighbour) int: senders of each atom, padded
-    slots: np.ndarray  # (n_edge,) int: column of each edge in ``neighbours`` (padding: out of range)
+    slots: np.ndarray  # (n_edge,) int: column of each edge in ``neighbours`` (padding: beyond)
     node_data: dict  # name -> (n_node, ...) per-atom labels
     graph_data: dict  # name -> (n_graph, ...) per-structure labels
 
