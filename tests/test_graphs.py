@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from teachlib.graphs import (GraphError, Padding, atoms_to_graph, batch_atoms, batch_graphs,
                              edge_vectors, mean_num_neighbours, neighbour_list, padding_for,
-                             to_slots)
+                             stack_graphs, to_slots)
 
 
 @st.composite
@@ -157,6 +157,15 @@ def test_batch_atoms_gives_one_shape():
     with pytest.raises(GraphError, match="n_neighbour=3"):
         batch_atoms(cells, cutoff=2.5, species=("Si",), batch_size=2,
                     padding=Padding(n_node=25, n_edge=128, n_graph=3, n_neighbour=3))
+
+
+def test_stacking_needs_one_padding():
+    cells = [ase.build.bulk("Si", cubic=True), ase.build.bulk("Si", cubic=True) * (1, 1, 2)]
+    unequal = [batch_atoms([c], cutoff=2.5, species=("Si",))[0] for c in cells]
+    with pytest.raises(GraphError, match="different paddings"):
+        stack_graphs(unequal)
+    same = batch_atoms(cells, cutoff=2.5, species=("Si",))
+    assert stack_graphs(same).senders.shape == (2, same[0].num_edges)
 
 
 def test_bad_input_is_refused_with_a_clear_message():
