@@ -521,7 +521,8 @@ def mean_num_neighbours(graphs: Sequence[Graph]) -> float:
     return edges / nodes
 
 
-def match_edges(graph: Graph, other: Graph, *, permutation=None, lattice_shifts=None):
+def match_edges(graph: Graph, other: Graph, *, permutation=None, lattice_shifts=None,
+                strict: bool = True):
     """For each real edge of ``other``, the index of the same physical edge in ``graph``.
 
     ``other`` is the graph of the same structure after a symmetry operation: its atom ``a`` is
@@ -530,6 +531,10 @@ def match_edges(graph: Graph, other: Graph, *, permutation=None, lattice_shifts=
     changes no edge label). An edge ``(i, j, S)`` of ``other`` is then the edge
     ``(permutation[i], permutation[j], S + n_j - n_i)`` of ``graph``. Used to compare
     per-edge outputs before and after the operation.
+
+    With ``strict=False`` an edge without counterpart gets index -1 instead of an error: a
+    pair at the cutoff to within rounding may be an edge in one graph and not in the other
+    (its messages are zero either way, thanks to the smooth cutoff).
 
     Raises:
         GraphError: if an edge of ``other`` has no counterpart (different cutoffs?).
@@ -556,9 +561,12 @@ def match_edges(graph: Graph, other: Graph, *, permutation=None, lattice_shifts=
         r, s = int(other.receivers[k]), int(other.senders[k])
         t = np.rint(other.shifts[k]).astype(int) + shifts_n[s] - shifts_n[r]
         key = (int(perm[r]), int(perm[s]), *t.tolist())
-        if key not in lookup:
+        if key not in lookup and not strict:
+            index[k] = -1
+        elif key not in lookup:
             raise GraphError(f"edge {k} of the second graph ({r} <- {s}, shift "
                              f"{np.rint(other.shifts[k]).astype(int).tolist()}) has no "
                              "counterpart in the first")
-        index[k] = lookup[key]
+        else:
+            index[k] = lookup[key]
     return index
