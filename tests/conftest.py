@@ -59,3 +59,16 @@ def book_runs(bto_dir) -> dict:
         return book.run(profile="quick", out=out, parameters={"SEED": 0}, root=REPO)
     except book.ChapterFailed:
         return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (``jax_enable_x64``) and restore the previous setting after it."""
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)

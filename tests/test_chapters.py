@@ -28,6 +28,10 @@ CLAIMS = {
         and (m["augmentation_factor_needed"] >= 1 or math.isinf(m["augmentation_factor_needed"]))
         and m["augmentation_slope"] < 0
         and m["gram_test_mae"] < m["unaugmented_test_mae"]),
+    "02_irreps": lambda m: (
+        m["roundtrip_error_max"] < 1e-12
+        and m["rotation_error_max"] < 1e-12
+        and m["equivariant_linear_parameters"] < m["dense_linear_parameters"]),
 }
 
 

@@ -53,6 +53,22 @@ SETTINGS: dict[str, dict[str, dict]] = {
             n_seeds=5,
         ),
     },
+    "02_irreps": {
+        # double precision throughout; sizes of the demonstrations only
+        "quick": dict(layer_irreps="16x0e + 16x1o + 16x2e", n_vectors=256, sphere_grid=48,
+                      n_rotations=4),
+        "full": dict(layer_irreps="32x0e + 32x1o + 32x2e", n_vectors=4096, sphere_grid=120,
+                     n_rotations=32),
+    },
+    "03_equivariant_gnn": {
+        # a small network on one BaTiO3 cell in quick; the chapter-4 default in full
+        "quick": dict(cutoff=4.0, hidden_irreps="16x0e + 8x1o + 8x1e + 4x2e + 4x2o",
+                      n_layers=2, lmax=2, n_basis=8, radial_hidden=(16,), readout_mul=4,
+                      n_rotations=2),
+        "full": dict(cutoff=5.0, hidden_irreps="32x0e + 16x1o + 16x1e + 8x2e + 8x2o",
+                     n_layers=3, lmax=2, n_basis=8, radial_hidden=(32,), readout_mul=8,
+                     n_rotations=8),
+    },
 }
 
 
