@@ -17,3 +17,4 @@ module                    holds                                           chapte
 __version__ = "0.1.0"
 
 from teachlib.record import record  # noqa: E402,F401
+from teachlib import profiles, progress  # noqa: E402,F401

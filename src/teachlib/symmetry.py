@@ -15,9 +15,29 @@ True
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+@contextlib.contextmanager
+def float64():
+    """Run JAX in double precision inside a ``with`` block (for checks to 1e-10 and beyond).
+
+    >>> with float64():
+    ...     print(random_o3(jax.random.PRNGKey(0)).dtype)
+    float64
+    """
+    if hasattr(jax, "enable_x64"):
+        with jax.enable_x64(True):
+            yield
+    else:  # older jax, e.g. in Colab
+        from jax.experimental import enable_x64
+
+        with enable_x64():
+            yield
 
 
 def random_rotation(key) -> jnp.ndarray:
@@ -26,7 +46,7 @@ def random_rotation(key) -> jnp.ndarray:
     Uses the QR decomposition of a Gaussian matrix with the sign convention that makes the
     distribution uniform (Mezzadri 2007).
     """
-    a = jax.random.normal(key, (3, 3))
+    a = jax.random.normal(key, (3, 3))  # float64 inside float64()
     q, r = jnp.linalg.qr(a)
     q = q * jnp.sign(jnp.diag(r))[None, :]
     return q * jnp.linalg.det(q)  # flip the sign of the whole matrix if det = -1
@@ -42,9 +62,14 @@ def random_o3(key, reflection: bool | None = None) -> jnp.ndarray:
     """
     key_rotation, key_sign = jax.random.split(key)
     rotation = random_rotation(key_rotation)
-    if reflection is None:
-        reflection = bool(jax.random.bernoulli(key_sign))
+    if reflection is None:  # written with jnp.where so that jax.vmap works over keys
+        return jnp.where(jax.random.bernoulli(key_sign), -rotation, rotation)
     return -rotation if reflection else rotation
+
+
+def random_o3_batch(key, n: int, reflection: bool | None = None) -> jnp.ndarray:
+    """``n`` independent random elements of O(3), shape (n, 3, 3); see :func:`random_o3`."""
+    return jax.vmap(lambda k: random_o3(k, reflection))(jax.random.split(key, n))
 
 
 def random_permutation(key, n: int) -> np.ndarray:

@@ -22,6 +22,7 @@ with exactly the result of an uninterrupted run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -70,19 +71,29 @@ def num_examples(data) -> int:
     return sizes.pop()
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> np.ndarray:
-    """Shuffled example indices for one epoch, shape (n // batch_size, batch_size).
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | None = None) -> np.ndarray:
+    """Shuffled example indices for one epoch, shape (n_steps, batch_size).
 
-    The order depends only on ``(seed, epoch)``, so a resumed run sees the same batches. The
-    ``n % batch_size`` examples left over are dropped for this epoch (another shuffle, another
-    leftover), which keeps every batch the same shape.
+    By default an epoch is one pass over the data: ``n // batch_size`` batches of one random
+    permutation, the ``n % batch_size`` examples left over dropped for this epoch (another
+    shuffle, another leftover), which keeps every batch the same shape. With ``steps`` an epoch
+    is that many batches instead, drawn from as many successive permutations as it takes (for
+    small data sets, where a pass is only a step or two). The order depends only on
+    ``(seed, epoch)``, so a resumed run sees the same batches.
 
     >>> epoch_batches(10, 4, seed=0, epoch=0).shape
     (2, 4)
+    >>> epoch_batches(10, 4, seed=0, epoch=0, steps=7).shape
+    (7, 4)
     """
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    n_batches = n // batch_size
-    return order[: n_batches * batch_size].reshape(n_batches, batch_size)
+    if steps is None:
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        n_batches = n // batch_size
+        return order[: n_batches * batch_size].reshape(n_batches, batch_size)
+    per_pass = n // batch_size
+    passes = [np.random.default_rng([seed, epoch, p]).permutation(n)[: per_pass * batch_size]
+              for p in range(-(-steps // per_pass))]
+    return np.concatenate(passes)[: steps * batch_size].reshape(steps, batch_size)
 
 
 def _split_loss(loss_fn, has_aux):
@@ -91,8 +102,12 @@ def _split_loss(loss_fn, has_aux):
     return lambda params, batch: (loss_fn(params, batch), {})
 
 
+@functools.lru_cache(maxsize=64)
 def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False):
     """A jitted function that runs one epoch of optimiser steps over given batch indices.
+
+    Cached: calls of :func:`fit` with the same ``loss_fn`` and ``optimizer`` objects share one
+    compiled function for each shape of the data (e.g. several seeds of one experiment).
 
     ``epoch(params, opt_state, data, batches) -> (params, opt_state, mean_loss, mean_aux)``
     with ``batches`` of shape (n_batches, batch_size).
@@ -116,6 +131,7 @@ def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False):
     return epoch
 
 
+@functools.lru_cache(maxsize=64)
 def make_eval_fn(loss_fn, has_aux: bool = False):
     """A jitted ``evaluate(params, data) -> loss`` over all of ``data`` at once."""
     loss_and_aux = _split_loss(loss_fn, has_aux)
@@ -132,6 +148,7 @@ def fit(
     batch_size: int,
     optimizer: optax.GradientTransformation | None = None,
     learning_rate: float = 1e-3,
+    steps_per_epoch: int | None = None,
     patience: int | None = None,
     seed: int = 0,
     has_aux: bool = False,
@@ -152,6 +169,9 @@ def fit(
         epochs: maximum number of epochs.
         batch_size: examples per step (capped at the number of training examples).
         optimizer: an optax optimiser; default ``optax.adam(learning_rate)``.
+        learning_rate: the default optimiser's learning rate.
+        steps_per_epoch: optimiser steps per epoch (None: one pass over the training data).
+            Validation, early stopping and checkpoints happen once per epoch.
         patience: stop after this many epochs without a better validation loss (None: never).
         seed: fixes the order of the examples in every epoch.
         checkpoint_dir: where to save and resume from (None: no checkpoints).
@@ -164,7 +184,7 @@ def fit(
     if patience is not None and val_data is None:
         raise ValueError("early stopping (patience=...) needs val_data")
     batch_size = min(batch_size, n)
-    optimizer = optimizer or optax.adam(learning_rate)
+    optimizer = optimizer or _adam(learning_rate)
     train_data = jax.tree.map(jnp.asarray, train_data)
     val_data = None if val_data is None else jax.tree.map(jnp.asarray, val_data)
     params = jax.tree.map(jnp.asarray, params)
@@ -179,7 +199,8 @@ def fit(
         "bad_epochs": 0,
         "history": {},
     }
-    run_id = _run_id(train_data, params, epochs=epochs, batch_size=batch_size, seed=seed)
+    run_id = _run_id(train_data, params, epochs=epochs, batch_size=batch_size, seed=seed,
+                     steps_per_epoch=steps_per_epoch)
     checkpoint = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_FILE
     if checkpoint is not None and checkpoint.exists():
         state = _load_checkpoint(checkpoint, state, run_id)
@@ -192,7 +213,7 @@ def fit(
     with bar:
         while state["epoch"] < epochs:
             epoch = state["epoch"]
-            batches = jnp.asarray(epoch_batches(n, batch_size, seed, epoch))
+            batches = jnp.asarray(epoch_batches(n, batch_size, seed, epoch, steps_per_epoch))
             state["params"], state["opt_state"], loss, aux = epoch_fn(
                 state["params"], state["opt_state"], train_data, batches)
             logs = {"train_loss": float(loss)} | {f"train_{k}": float(v) for k, v in aux.items()}
@@ -226,6 +247,11 @@ def fit(
         stopped_early=stopped_early,
         seconds=time.perf_counter() - start,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    return optax.adam(learning_rate)  # one object per rate, so compiled steps are reused
 
 
 def _run_id(train_data, params, **settings) -> str:

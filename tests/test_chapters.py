@@ -1,0 +1,70 @@
+"""Every chapter, run headless under the quick profile through the runner, and its claims.
+
+The chapters run once per test session (``book_runs`` fixture, in ``_build/test-runs``); set
+``TEACHLIB_REUSE_RUNS=DIR`` to check the metrics of an earlier ``python -m teachlib.book run
+--out DIR`` instead of running again. Each chapter's own notebook already asserts its claims;
+these tests check that the runner recorded them, under the names other checks read, within the
+time budget of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from teachlib import book
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.book
+
+# Quick-profile wall-time budgets in seconds (DESIGN.md) and the claims each chapter records.
+BUDGET_S = {"01_symmetry": 90, "02_irreps": 60, "03_equivariant_gnn": 90, "04_bec_raman": 240,
+            "05_response_derivatives": 180, "06_gram_vae": 120}
+CLAIMS = {
+    "01_symmetry": lambda m: (
+        m["gram_invariance_error"] < 1e-10
+        and (m["augmentation_factor_needed"] >= 1 or math.isinf(m["augmentation_factor_needed"]))
+        and m["augmentation_slope"] < 0
+        and m["gram_test_mae"] < m["unaugmented_test_mae"]),
+}
+
+
+@pytest.fixture(scope="session")
+def book_runs(bto_dir) -> dict:
+    reuse = os.environ.get("TEACHLIB_REUSE_RUNS")
+    if reuse:
+        return json.loads((Path(reuse) / "metrics.json").read_text())
+    out = REPO / "_build" / "test-runs"
+    os.environ.setdefault("TEACHLIB_DATA", str(bto_dir))
+    try:
+        return book.run(profile="quick", out=out, parameters={"SEED": 0}, root=REPO)
+    except book.ChapterFailed:
+        return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in book.chapters(REPO)])
+def test_chapter_runs_and_records_its_claims(book_runs, stem):
+    assert stem in book_runs, f"{stem} did not run (an earlier chapter failed?)"
+    entry = book_runs[stem]
+    assert entry["status"] == "ok", entry.get("error")
+    assert entry["profile"] == "quick" and entry["seed"] == 0
+    assert stem in CLAIMS, f"add {stem}'s claims to CLAIMS"
+    assert CLAIMS[stem](entry["metrics"]), entry["metrics"]
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in book.chapters(REPO)])
+def test_chapter_within_quick_budget(book_runs, stem):
+    entry = book_runs.get(stem)
+    assert entry is not None and entry["status"] == "ok"
+    assert entry["wall_s"] <= BUDGET_S[stem], f"{stem} took {entry['wall_s']} s, budget {BUDGET_S[stem]} s"
+
+
+def test_chapter_1_claims_hold_for_another_seed(tmp_path, bto_dir):
+    summary = book.run(["01"], profile="quick", out=tmp_path, parameters={"SEED": 1}, root=REPO)
+    entry = summary["01_symmetry"]
+    assert entry["status"] == "ok" and entry["seed"] == 1
+    assert CLAIMS["01_symmetry"](entry["metrics"]), entry["metrics"]
