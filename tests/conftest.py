@@ -1,7 +1,8 @@
-"""Shared fixtures: where the BaTiO3 archive is, and a private cache per test session."""
+"""Shared fixtures: the BaTiO3 archive, a private data cache, and the chapters run once per session."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -43,3 +44,31 @@ def batio3(bto_dir, tmp_path_factory):
             os.environ.pop("TEACHLIB_CACHE")
         else:
             os.environ["TEACHLIB_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def book_runs(bto_dir) -> dict:
+    reuse = os.environ.get("TEACHLIB_REUSE_RUNS")
+    if reuse:
+        return json.loads((Path(reuse) / "metrics.json").read_text())
+    out = REPO / "_build" / "test-runs"
+    os.environ.setdefault("TEACHLIB_DATA", str(bto_dir))
+    from teachlib import book
+
+    try:
+        return book.run(profile="quick", out=out, parameters={"SEED": 0}, root=REPO)
+    except book.ChapterFailed:
+        return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (``jax_enable_x64``) and restore the previous setting after it."""
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)

@@ -160,3 +160,26 @@ def test_build_shows_profile_and_seed_and_hides_injected_cell(fake_book, tmp_pat
     assert "chapter one ran" in page  # outputs are shown, not re-executed away
     unexecuted = (html / "book" / "02_broken.html").read_text()
     assert "was not executed for this build" in unexecuted
+
+
+def test_reference_tables_are_generated_and_in_sync():
+    from teachlib import report
+
+    stale = report.write(REPO, check=True)
+    assert not stale, f"run `python -m teachlib.book tables`: {stale}"
+
+
+def test_reference_records_a_run(fake_book, tmp_path):
+    from teachlib import report
+
+    out = tmp_path / "runs"
+    book.run(["01"], profile="quick", out=out, parameters={"SEED": 2, "RATE": 1}, root=fake_book, log_output=False)
+    (fake_book / "_config.yml").write_text("title: Fake\nrepository:\n  url: https://github.com/x/y\n")
+    report.record_reference(out, fake_book, machine="test machine")
+    reference = report.load(fake_book)
+    assert reference["quick"]["01_ok"]["seed"] == 2 and reference["quick"]["01_ok"]["machine"] == "test machine"
+    assert reference["quick"]["01_ok"]["metrics"]["answer"] == 42
+    figures = (fake_book / report.GENERATED_DIR / "reference_figures.md").read_text()
+    assert "| `answer` | 42 | — |" in figures and "seed 2" in figures
+    timings = (fake_book / report.GENERATED_DIR / "timings.md").read_text()
+    assert "colab/01_ok.ipynb" in timings and "02_broken` | not measured yet" in timings

@@ -9,9 +9,7 @@ time budget of DESIGN.md.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -31,19 +29,6 @@ CLAIMS = {
         and m["augmentation_slope"] < 0
         and m["gram_test_mae"] < m["unaugmented_test_mae"]),
 }
-
-
-@pytest.fixture(scope="session")
-def book_runs(bto_dir) -> dict:
-    reuse = os.environ.get("TEACHLIB_REUSE_RUNS")
-    if reuse:
-        return json.loads((Path(reuse) / "metrics.json").read_text())
-    out = REPO / "_build" / "test-runs"
-    os.environ.setdefault("TEACHLIB_DATA", str(bto_dir))
-    try:
-        return book.run(profile="quick", out=out, parameters={"SEED": 0}, root=REPO)
-    except book.ChapterFailed:
-        return json.loads((out / "metrics.json").read_text())
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in book.chapters(REPO)])

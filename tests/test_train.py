@@ -57,17 +57,17 @@ def test_resume_after_interruption_gives_the_uninterrupted_result(tmp_path, monk
 
     original = train.epoch_batches
 
-    def interrupt_at_epoch_13(n, batch_size, seed, epoch):
+    def interrupt_at_epoch_13(n, batch_size, seed, epoch, steps=None):
         if epoch == 13:
             raise KeyboardInterrupt  # the reader's laptop lid closes, Colab disconnects ...
-        return original(n, batch_size, seed, epoch)
+        return original(n, batch_size, seed, epoch, steps)
 
     monkeypatch.setattr(train, "epoch_batches", interrupt_at_epoch_13)
     with pytest.raises(KeyboardInterrupt):
         train.fit(loss, params, train_data, checkpoint_dir=tmp_path, checkpoint_every=5, **settings)
     monkeypatch.setattr(train, "epoch_batches", original)
     seen = []
-    monkeypatch.setattr(train, "epoch_batches", lambda *a: seen.append(a[-1]) or original(*a))
+    monkeypatch.setattr(train, "epoch_batches", lambda *a: seen.append(a[3]) or original(*a))
     resumed = train.fit(loss, params, train_data, checkpoint_dir=tmp_path, checkpoint_every=5, **settings)
     assert seen[0] == 10  # resumed from the checkpoint written after epoch 9, not from scratch
     assert resumed.history == reference.history
@@ -110,3 +110,37 @@ def test_epoch_batches_cover_examples_without_repetition():
     assert batches.shape == (6, 8) and len(np.unique(batches)) == 48
     assert not np.array_equal(batches, train.epoch_batches(50, 8, seed=0, epoch=5))
     jax.block_until_ready(jnp.asarray(batches))
+
+
+DATA_PARALLEL_SCRIPT = """
+import json, jax
+import sys; sys.path.insert(0, {tests!r})
+from test_train import make_problem
+from teachlib import train
+loss, params, train_data, val_data = make_problem()
+result = train.fit(loss, params, train_data, val_data=val_data, epochs=15, batch_size=16,
+                   learning_rate=1e-2, progress=False)
+mesh = train.data_parallel_mesh()
+print(json.dumps({{"devices": jax.local_device_count(), "mesh": None if mesh is None else mesh.size,
+                  "train": result.history["train_loss"], "val": result.history["val_loss"]}}))
+"""
+
+
+def test_data_parallel_over_two_cpu_devices_matches_one_device():
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = DATA_PARALLEL_SCRIPT.format(tests=str(Path(__file__).parent))
+    runs = {}
+    for devices in (1, 2):
+        env = os.environ | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+                            "JAX_PLATFORMS": "cpu", "TEACHLIB_PROGRESS": "off"}
+        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        runs[devices] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs[1]["devices"] == 1 and runs[1]["mesh"] is None
+    assert runs[2]["devices"] == 2 and runs[2]["mesh"] == 2
+    np.testing.assert_allclose(runs[2]["train"], runs[1]["train"], rtol=1e-5)
+    np.testing.assert_allclose(runs[2]["val"], runs[1]["val"], rtol=1e-5)

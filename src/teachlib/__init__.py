@@ -8,6 +8,10 @@ module                    holds                                           chapte
 ``teachlib.profiles``     quick/full profile -> concrete sizes            all
 ``teachlib.record``       one call that records a chapter's key figures   all
 ``teachlib.symmetry``     random O(3) elements, permutations, checkers    1
+``teachlib.tensors``      Cartesian tensors <-> irreps (BEC, Raman, ...)  2
+``teachlib.graphs``       periodic neighbour lists, padded graphs         3
+``teachlib.layers``       radial basis, harmonics, interaction block      3
+``teachlib.models``       equivariant GNN with node/edge/graph heads      3, 4
 ``teachlib.train``        the one optax training loop of the book         1 on
 ``teachlib.data``         data loaders (BaTiO3 DFPT set)                  4
 ``teachlib.book``         run chapters with papermill, build the HTML     --

@@ -5,6 +5,8 @@
     python -m teachlib.book run [CHAPTER ...] --profile quick|full --out DIR [-p NAME VALUE ...]
     python -m teachlib.book build --from DIR
     python -m teachlib.book clean            # strip outputs from the committed notebooks
+    python -m teachlib.book reference --from DIR   # keep a run's figures as the book's reference
+    python -m teachlib.book tables           # regenerate book/generated/ (e.g. after adding a chapter)
 
 ``run`` executes the named chapters (a stem like ``04_bec_raman`` or a number like ``4``; none:
 all, in ``_toc.yml`` order) with papermill, each in a fresh kernel, with the parameters
@@ -35,6 +37,7 @@ import yaml
 
 from teachlib.record import FILENAME as METRICS_FILE
 from teachlib.record import read as read_metrics
+from teachlib import vendor
 from teachlib.progress import progress_bar
 
 STAGING = Path("_build") / ".book-src"
@@ -244,6 +247,10 @@ def build(source, *, root=None, output=None, builder: str = "html") -> Path:
             shutil.copy2(root / name, staging / name)
     config = yaml.safe_load((staging / "_config.yml").read_text())
     config.setdefault("execute", {})["execute_notebooks"] = "off"
+    # serve MathJax (and other JavaScript) from _static: the pages work offline
+    offline = vendor.install_static(staging)
+    sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {}) or {}
+    config["sphinx"]["config"] = sphinx_config | offline
     (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
     for notebook in chapters(root):
@@ -331,6 +338,12 @@ def main(argv=None) -> int:
     p_build.add_argument("--root")
     p_clean = sub.add_parser("clean", help="strip outputs from the book's notebooks")
     p_clean.add_argument("--root")
+    p_ref = sub.add_parser("reference", help="record a run's figures and timings as the book's reference")
+    p_ref.add_argument("--from", dest="source", default="_build/runs", help="the --out folder of `run`")
+    p_ref.add_argument("--machine", help="where it ran (default: CPU model, cores, accelerator)")
+    p_ref.add_argument("--root")
+    p_tables = sub.add_parser("tables", help="regenerate the tables of book/generated/ from the reference runs")
+    p_tables.add_argument("--root")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -342,6 +355,16 @@ def main(argv=None) -> int:
             return 1
     elif args.command == "build":
         build(args.source, root=args.root)
+    elif args.command == "reference":
+        from teachlib import report
+
+        path = report.record_reference(args.source, find_root(args.root), machine=args.machine)
+        print(f"recorded in {path}; tables regenerated in {report.GENERATED_DIR}")
+    elif args.command == "tables":
+        from teachlib import report
+
+        for path in report.write(find_root(args.root)):
+            print(f"updated {path}")
     elif args.command == "clean":
         root = find_root(args.root)
         for notebook in sorted((root / "book").glob("*.ipynb")):

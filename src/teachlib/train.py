@@ -102,12 +102,28 @@ def _split_loss(loss_fn, has_aux):
     return lambda params, batch: (loss_fn(params, batch), {})
 
 
+def data_parallel_mesh():
+    """A one-axis mesh ``("data",)`` over all local devices, or None with a single device.
+
+    On a machine with several GPUs (or a CPU run with
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) :func:`fit` splits every batch
+    across this mesh and keeps the parameters replicated; XLA inserts the gradient all-reduce.
+    Across several hosts, call ``jax.distributed.initialize()`` first in every process: the
+    same code then runs data-parallel over ``jax.devices()``, each process feeding its share.
+    """
+    devices = jax.local_devices()
+    if len(devices) < 2:
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("data",))
+
+
 @functools.lru_cache(maxsize=64)
-def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False):
+def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False, mesh=None):
     """A jitted function that runs one epoch of optimiser steps over given batch indices.
 
     Cached: calls of :func:`fit` with the same ``loss_fn`` and ``optimizer`` objects share one
     compiled function for each shape of the data (e.g. several seeds of one experiment).
+    With a ``mesh``, each batch is split along its first axis across the mesh's devices.
 
     ``epoch(params, opt_state, data, batches) -> (params, opt_state, mean_loss, mean_aux)``
     with ``batches`` of shape (n_batches, batch_size).
@@ -118,6 +134,9 @@ def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False):
     def step(carry, indices):
         params, opt_state, data = carry
         batch = jax.tree.map(lambda leaf: leaf[indices], data)  # (batch_size, ...)
+        if mesh is not None:  # data parallel: each device gets batch_size / n_devices examples
+            split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+            batch = jax.lax.with_sharding_constraint(batch, split)
         (loss, aux), grads = grad_fn(params, batch)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
@@ -154,6 +173,7 @@ def fit(
     has_aux: bool = False,
     checkpoint_dir=None,
     checkpoint_every: int = 10,
+    data_parallel: bool | None = None,
     progress: bool = True,
     desc: str = "training",
 ) -> FitResult:
@@ -176,6 +196,8 @@ def fit(
         seed: fixes the order of the examples in every epoch.
         checkpoint_dir: where to save and resume from (None: no checkpoints).
         checkpoint_every: epochs between checkpoints (the last epoch is always saved).
+        data_parallel: split batches across all local devices (see :func:`data_parallel_mesh`);
+            None: whenever there are several devices and they divide ``batch_size``.
         progress: show a progress bar.
     """
     n = num_examples(train_data)
@@ -205,7 +227,16 @@ def fit(
     if checkpoint is not None and checkpoint.exists():
         state = _load_checkpoint(checkpoint, state, run_id)
 
-    epoch_fn = make_epoch_fn(loss_fn, optimizer, has_aux)
+    mesh = data_parallel_mesh() if data_parallel in (None, True) else None
+    if mesh is not None and batch_size % mesh.size:
+        if data_parallel:
+            raise ValueError(f"batch_size {batch_size} is not divisible by the {mesh.size} devices")
+        mesh = None  # automatic mode: fall back to one device rather than fail
+    if mesh is not None:
+        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+        state["params"], state["opt_state"], train_data = jax.device_put(
+            (state["params"], state["opt_state"], train_data), replicated)
+    epoch_fn = make_epoch_fn(loss_fn, optimizer, has_aux, mesh)
     eval_fn = make_eval_fn(loss_fn, has_aux) if val_data is not None else None
     history = state["history"]
     start, stopped_early = time.perf_counter(), False
