@@ -11,12 +11,13 @@ Reported per side: compile time (the first epoch's overhead over a steady epoch,
 initialisation included), the median and interquartile range of the training-step time (epoch
 wall time / steps, warm-up epochs excluded), peak memory (maximum resident set size of the
 worker process), and the test MAE of the Born charges (and Raman tensors) after the same
-number of epochs. Results go to ``benchmarks/results/peer_benchmark.json`` and ``.md``; the
-book's appendix page ``book/appendix_performance.md`` includes the markdown.
+number of epochs. Results go to ``benchmarks/results/peer_benchmark.json`` (every epoch of
+every run) and the markdown table to ``book/generated/peer_benchmark.md``, which the book's
+appendix page ``book/appendix_performance.md`` includes.
 
     .venv/bin/python benchmarks/bench_peer.py --epochs 20          # the full measurement
     .venv/bin/python benchmarks/bench_peer.py --epochs 3 --rounds 1 --out /tmp/bench  # a try
-    .venv/bin/python benchmarks/bench_peer.py --render-only        # re-write .md from .json
+    .venv/bin/python benchmarks/bench_peer.py --render-only        # re-write the table from the .json
 
 See benchmarks/README.md for the protocol and the differences between the two architectures.
 """
@@ -40,6 +41,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
+BOOK_TABLE = REPO / "book" / "generated" / "peer_benchmark.md"  # {include}d by the appendix
 PEER_VENV = HERE / ".peer-venv"
 PEER_REQUIREMENTS = HERE / "peer-requirements.txt"
 PEER_PACKAGES = ("e3response==0.1.3", "tensorial==0.6.5", "reax==0.6.14")
@@ -330,7 +332,7 @@ def render_markdown(report: dict) -> str:
         f"seed {s['seed']}), hidden irreps `{s['hidden_irreps']}`, spherical harmonics l ≤ 1, "
         f"3 message-passing blocks, cutoff {s['cutoff']} Å, batch {s['batch_size']} "
         f"({peer['steps_per_epoch']} steps per epoch on both sides), float32, JAX "
-        f"{versions.get('jax')} on both sides, CPU. {s['rounds']} runs per side, alternating "
+        f"{versions.get('jax')} on both sides, CPU. Runs per side: {s['rounds']}, alternating "
         f"(peer first); step times pooled over the runs, the first {s['warmup_epochs']} "
         f"epoch(s) of each run excluded ({peer['step_samples']} and {tl['step_samples']} samples); "
         "MAEs are means over the runs. A step is an epoch's wall time over its steps: each "
@@ -356,10 +358,17 @@ def render_profile(profile: dict) -> str:
     return "\n".join(lines)
 
 
+def table_path(out: Path) -> Path:
+    """Where the markdown goes: the book's generated table for the default results folder,
+    else beside the JSON (trial runs never touch the book)."""
+    return BOOK_TABLE if Path(out).resolve() == RESULTS.resolve() else Path(out) / "peer_benchmark.md"
+
+
 def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / "peer_benchmark.json", out / "peer_benchmark.md"
+    json_path, md_path = out / "peer_benchmark.json", table_path(out)
     json_path.write_text(json.dumps(report, indent=1) + "\n")
+    md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(render_markdown(report))
     return json_path, md_path
 
@@ -381,13 +390,15 @@ def parse_args(argv=None):
                         help="epochs of each run left out of the step statistics (default 2)")
     parser.add_argument("--data", default=None,
                         help="folder with the BaTiO3 archive (default: $TEACHLIB_DATA, cache, download)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder")
+    parser.add_argument("--out", type=Path, default=RESULTS,
+                        help="folder for the JSON (default benchmarks/results; the table then goes "
+                             "to book/generated/peer_benchmark.md, otherwise beside the JSON)")
     parser.add_argument("--peer-venv", type=Path, default=PEER_VENV)
     parser.add_argument("--nice", type=int, default=0, help="niceness of both workers")
     parser.add_argument("--profile", action="store_true",
                         help="also time the parts of teachlib's training step")
     parser.add_argument("--render-only", action="store_true",
-                        help="re-write the .md from the .json in --out, run nothing")
+                        help="re-write the table from the JSON in --out, run nothing")
     return parser.parse_args(argv)
 
 

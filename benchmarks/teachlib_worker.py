@@ -337,8 +337,7 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
         f"Tensor-product paths: {len(path_rows)} in {len(inputs)} blocks; the five most "
         f"expensive (forward + backward, share of a step): {top}.",
         f"Padding: {100 * real_edges:.1f} % of the padded edges and {100 * real_nodes:.1f} % of "
-        "the padded nodes are real; neighbour lists are built once, before training "
-        f"({1e3 * 0:.0f} ms per step).",
+        "the padded nodes are real; neighbour lists are built once, before training, not per step.",
         f"float64 in the step's jaxpr: {'yes' if 'f64' in jaxpr else 'none'}; compiled epoch "
         f"functions after repeated calls: {recompiles} (1 = no recompilation).",
     ]
