@@ -202,13 +202,95 @@ def main(argv=None) -> None:
     common.write_result(args.out, result)
 
 
-def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
+def interleaved_medians(calls: dict, repeats: int) -> dict:
+    """Median wall time of each ``name: (fn, args)``, timed in rounds (one call of each per
+    round, after one compiling call each), so that changing background load hits all alike."""
+    import jax
+    import numpy as np
+
+    for fn, call_args in calls.values():
+        jax.block_until_ready(fn(*call_args))
+    times = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, (fn, call_args) in calls.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*call_args))
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+OP_CATEGORIES = [  # (pattern in the XLA op's name, category); the first match wins
+    (r"eum,emk->euk", "tensor product: coupling x_a[j] · (Y(r̂_ij)·CG), einsum per path"),
+    (r"en,mnk->emk", "tensor product: harmonics · Clebsch-Gordan"),
+    (r"interaction_\d+/(.*/)?(gather|scatter-add)", "gathers / scatter-adds between edges and nodes"),
+    (r"interaction_\d+/radial_mlp", "radial MLPs (per edge)"),
+    (r"interaction_\d+/(linear_in|linear_out)", "equivariant linears (linear_in, linear_out)"),
+    (r"interaction_\d+/self_connection", "species-indexed self-connection"),
+    (r"interaction_\d+/\.\.\.ui , \.\.\.uj , ijk", "gates"),
+    (r"interaction_\d+/", "other element-wise work in the blocks (radial weights × messages, masks, /avg)"),
+    (r"head_", "readout heads"),
+    (r"EquivariantGNN", "embedding, edge vectors, radial basis, harmonics, decoding"),
+    (r"", "loss and Adam (outside the network)"),
+]
+
+
+def trace_breakdown(fn, call_args, calls: int = 3) -> dict:
+    """Time of each XLA op of ``fn`` from a ``jax.profiler`` trace, summed by category.
+
+    The trace names every executed op (a "thunk") by its HLO instruction; the compiled HLO
+    gives each instruction's ``op_name`` (the JAX source path: module, primitive, and
+    ``transpose(...)`` for the backward pass), which :data:`OP_CATEGORIES` classifies.
+    Ops can overlap on several threads, so shares are of the summed op time.
+    """
+    import collections
+    import glob
+    import gzip
+    import json
+    import re
+    import tempfile
+
+    import jax
+
+    hlo = fn.lower(*call_args).compile().as_text()
+    op_names = dict(re.findall(r'^\s*%?([\w.\-]+) = [^\n]*?metadata=\{op_name="([^"]*)"', hlo, re.M))
+    jax.block_until_ready(fn(*call_args))
+    folder = tempfile.mkdtemp(prefix="teachlib-trace-")
+    with jax.profiler.trace(folder, create_perfetto_trace=True):
+        for _ in range(calls):
+            jax.block_until_ready(fn(*call_args))
+    [path] = glob.glob(f"{folder}/**/perfetto_trace.json.gz", recursive=True)
+    events = json.load(gzip.open(path))
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    by_category = collections.defaultdict(float)
+    by_direction = collections.defaultdict(float)
+    by_primitive = collections.defaultdict(float)  # within "other element-wise work"
+    for event in events:
+        name = event.get("name", "")
+        if event.get("ph") != "X" or name not in op_names:
+            continue
+        seconds = event.get("dur", 0) * 1e-6 / calls
+        op = op_names[name]
+        category = next(c for pattern, c in OP_CATEGORIES if re.search(pattern, op))
+        direction = "backward" if "transpose(" in op else "forward" if "EquivariantGNN" in op else "other"
+        by_category[category] += seconds
+        by_direction[direction] += seconds
+        if category.startswith("other element-wise"):
+            primitive = op.rsplit("/", 1)[-1]
+            by_primitive[("backward " if direction == "backward" else "forward ") + primitive] += seconds
+    total = sum(by_category.values())
+    return {"total_op_s": total, "categories": dict(sorted(by_category.items(), key=lambda kv: -kv[1])),
+            "directions": dict(by_direction), "calls": calls,
+            "other_elementwise_by_primitive": dict(sorted(by_primitive.items(), key=lambda kv: -kv[1])[:8])}
+
+
+def profile(args, model, stacked, scales, repeats: int = 9) -> dict:
     """Where one training step's time goes, measured piece by piece.
 
-    Each piece is jitted and timed over ``repeats`` calls after its compilation (median).
-    Tensor-product paths are timed one at a time with :func:`teachlib.layers.convolve`
-    (gather of the senders' features, coupling with the harmonics, radial weights, sum into
-    the receivers; forward and backward), vmapped over the batch as in the model.
+    Every piece is jitted and timed with :func:`interleaved_medians`. Tensor-product paths are
+    timed one at a time with :func:`teachlib.layers.convolve` (gather of the senders'
+    features, coupling with the harmonics, radial weights, sum into the receivers; forward and
+    backward), vmapped over the batch as in the model. The "anatomy" times the three kinds of
+    work of one path separately, and an alternative way to do the coupling.
     """
     import e3nn_jax as e3nn
     import jax
@@ -219,15 +301,6 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
     from teachlib import graphs as tg
     from teachlib import layers
     from teachlib.train import epoch_batches, make_epoch_fn
-
-    def timed(fn, *call_args):
-        jax.block_until_ready(fn(*call_args))  # compile
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(fn(*call_args))
-            times.append(time.perf_counter() - start)
-        return float(np.median(times))
 
     B = args.batch_size
     train = jax.tree.map(jnp.asarray, stacked["train"])
@@ -244,23 +317,12 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
-    parts = {}
-    parts["train step (jit: forward, backward, Adam)"] = timed(step, params, opt_state, batch)
-    parts["forward only (loss)"] = timed(jax.jit(loss_fn), params, batch)
-    parts["forward + backward"] = timed(jax.jit(grad_fn), params, batch)
-
     n_train = train.positions.shape[0]
     epoch_fn = make_epoch_fn(loss_fn, optimizer, True)
     batches = jnp.asarray(epoch_batches(n_train, B, 0, 0))
-    per_epoch = timed(epoch_fn, params, opt_state, train, batches)
-    parts[f"step inside the epoch's lax.scan (make_epoch_fn, {batches.shape[0]} steps / epoch)"] = (
-        per_epoch / batches.shape[0])
-    recompiles = epoch_fn._cache_size() if hasattr(epoch_fn, "_cache_size") else None
+    n_steps = int(batches.shape[0])
 
     # the same batch as one flat graph (no vmap): does vmapping the network cost anything?
-    padding = tg.Padding(**{k: v for k, v in zip(("n_node", "n_edge", "n_graph"),
-                                                  (B * (train.positions.shape[1] - 1) + 1,
-                                                   B * train.senders.shape[1], B + 1))})
     singles = [jax.tree.map(lambda x, k=k: np.asarray(x[k]), stacked["train"]) for k in range(B)]
     unpadded = [g._replace(
         positions=g.positions[g.node_mask], species=g.species[g.node_mask],
@@ -270,7 +332,9 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
         graph_mask=g.graph_mask[g.graph_mask], n_node=g.n_node[g.graph_mask],
         node_data={k: v[g.node_mask] for k, v in g.node_data.items()}, graph_data={})
         for g in singles]
-    flat = jax.tree.map(jnp.asarray, tg.batch_graphs(unpadded, **padding._asdict()))
+    flat = jax.tree.map(jnp.asarray, tg.batch_graphs(
+        unpadded, n_node=B * (train.positions.shape[1] - 1) + 1,
+        n_edge=B * train.senders.shape[1], n_graph=B + 1))
 
     def flat_loss(params, graph):
         out = model.apply(params, graph)
@@ -281,19 +345,26 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
             total += jnp.sum(mask[:, None] * error**2) / (mask.sum() * error.shape[-1]) / scales[label] ** 2
         return total
 
-    parts["forward + backward, batch as one flat graph (no vmap)"] = timed(
-        jax.jit(jax.value_and_grad(flat_loss)), params, flat)
-
-    # edge featurisation: vectors, lengths, radial basis, harmonics (forward)
-    def featurise(graph):
+    def featurise(graph):  # edge vectors, lengths, radial basis, harmonics
         vectors = jax.vmap(tg.edge_vectors)(graph)
         lengths = jnp.linalg.norm(vectors, axis=-1)
         basis = layers.radial_basis(lengths, n_basis=model.n_basis, cutoff=model.cutoff)
-        sh = layers.edge_harmonics(vectors, lmax=model.lmax)
-        return basis, sh.array
+        return basis, layers.edge_harmonics(vectors, lmax=model.lmax).array
 
-    parts["edge featurisation (vectors, radial basis, harmonics), forward"] = timed(
-        jax.jit(featurise), batch)
+    STEP = "train step (jit: forward, backward, Adam)"
+    SCAN = f"one step of the epoch's lax.scan (make_epoch_fn, epoch / {n_steps})"
+    calls = {
+        STEP: (step, (params, opt_state, batch)),
+        SCAN: (epoch_fn, (params, opt_state, train, batches)),
+        "forward only (loss)": (jax.jit(loss_fn), (params, batch)),
+        "forward + backward": (jax.jit(grad_fn), (params, batch)),
+        "forward + backward, batch as one flat graph (no vmap)":
+            (jax.jit(jax.value_and_grad(flat_loss)), (params, flat)),
+        "edge featurisation (vectors, radial basis, harmonics), forward": (jax.jit(featurise), (batch,)),
+    }
+    parts = interleaved_medians(calls, repeats)
+    parts[SCAN] /= n_steps
+    recompiles = epoch_fn._cache_size() if hasattr(epoch_fn, "_cache_size") else None
 
     # tensor-product paths, one at a time, per block
     plan = model.plan()
@@ -303,13 +374,13 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
     sh_irreps = e3nn.Irreps.spherical_harmonics(model.lmax)
     key = jax.random.PRNGKey(1)
     n_node, n_edge = batch.positions.shape[1], batch.senders.shape[1]
+    senders, receivers = batch.senders, batch.receivers
     sh = jax.random.normal(key, (B, n_edge, sh_irreps.dim))
-    path_rows, tp_total = [], 0.0
+    path_calls, path_info = {}, {}
     for k, (irreps_in, (target, gated)) in enumerate(zip(inputs, targets)):
         wanted = {ir for _, ir in (layers.gate_irreps(target) if gated else target)}
-        paths = layers.tp_paths(irreps_in, sh_irreps, wanted)
         x = jax.random.normal(key, (B, n_node, irreps_in.dim))
-        for a, b, ir_c in paths:
+        for a, b, ir_c in layers.tp_paths(irreps_in, sh_irreps, wanted):
             mul = irreps_in[a].mul
             w = jax.random.normal(key, (B, n_edge, mul))
 
@@ -318,30 +389,90 @@ def profile(args, model, stacked, scales, repeats: int = 7) -> dict:
                                       w, senders, receivers, [(a, b, ir_c)])
                 return jnp.sum(out.array ** 2)
 
-            fn = jax.jit(jax.grad(lambda x, w: jnp.sum(jax.vmap(one)(x, w, sh, batch.senders,
-                                                                     batch.receivers)), (0, 1)))
-            seconds = timed(fn, x, w)
-            tp_total += seconds
-            path_rows.append({"block": k, "path": f"{mul}x{irreps_in[a].ir} ⊗ {sh_irreps[b].ir} → {ir_c}",
-                              "seconds": seconds})
-    parts["all tensor-product paths, each timed alone (forward + backward)"] = tp_total
-    path_rows.sort(key=lambda r: -r["seconds"])
-    step_s = parts["train step (jit: forward, backward, Adam)"]
-    top = ", ".join(f"block {r['block']} {r['path']} {100 * r['seconds'] / step_s:.0f} %"
-                    for r in path_rows[:5])
+            fn = jax.jit(jax.grad(lambda x, w, one=one: jnp.sum(
+                jax.vmap(one)(x, w, sh, senders, receivers)), (0, 1)))
+            name = f"block {k}: {mul}x{irreps_in[a].ir} ⊗ {sh_irreps[b].ir} → {ir_c}"
+            path_calls[name] = (fn, (x, w))
+            path_info[name] = k
+    path_times = interleaved_medians(path_calls, max(3, repeats // 2))
+    path_rows = sorted(({"block": path_info[n], "path": n.split(": ", 1)[1], "seconds": t}
+                        for n, t in path_times.items()), key=lambda r: -r["seconds"])
+    parts["all tensor-product paths, each timed alone (forward + backward)"] = sum(path_times.values())
 
+    # anatomy of one 16x1o ⊗ 1o → 2e path: gather, coupling (two ways), sum into receivers
+    mul, d_a, d_c = 16, 3, 5
+    xa = jax.random.normal(key, (B, n_node, mul, d_a))
+    gathered = jax.random.normal(key, (B, n_edge, mul, d_a))
+    coupling = jax.random.normal(key, (B, n_edge, d_a, d_c))
+    messages = jax.random.normal(key, (B, n_edge, mul, d_c))
+
+    def gather(x):
+        return jnp.sum(jax.vmap(lambda x, s: x[s])(x, senders) ** 2)
+
+    def couple_einsum(g):  # what convolve does: a batched (mul x d_a) @ (d_a x d_c) per edge
+        return jnp.sum(jnp.einsum("beum,bemk->beuk", g, coupling) ** 2)
+
+    def couple_broadcast(g):  # the same numbers as a broadcast multiply and a sum over m
+        return jnp.sum(jnp.sum(g[..., :, None] * coupling[..., None, :, :], axis=-2) ** 2)
+
+    def scatter(m, hint):
+        return jnp.sum(jax.vmap(lambda m, r: jax.ops.segment_sum(
+            m, r, n_node, indices_are_sorted=hint))(m, receivers) ** 2)
+
+    # all three outputs of 16x1o ⊗ 1o (0e, 1e, 2e): per path as convolve does, or at once as
+    # one outer product x_a[j] ⊗ Y(r̂_ij) (9 numbers per channel) times the stacked CG (9 x 9)
+    y = jax.random.normal(key, (B, n_edge, 3))
+    cgs = [e3nn.clebsch_gordan(1, 1, l) * np.sqrt(2 * l + 1) for l in (0, 1, 2)]  # (3, 3, 2l+1)
+    stacked_cg = jnp.asarray(np.concatenate(cgs, axis=-1).reshape(9, 9))
+
+    def per_path(g):
+        total = 0.0
+        for cg in cgs:
+            coupled = jnp.einsum("ben,mnk->bemk", y, jnp.asarray(cg))
+            total += jnp.sum(jnp.einsum("beum,bemk->beuk", g, coupled) ** 2)
+        return total
+
+    def one_matmul(g):
+        outer = (g[..., :, None] * y[:, :, None, None, :]).reshape(B, n_edge, mul, 9)
+        return jnp.sum((outer @ stacked_cg) ** 2)
+
+    anatomy = interleaved_medians({
+        "16x1o ⊗ 1o → 0e, 1e, 2e as three einsum paths (as convolve does)":
+            (jax.jit(jax.grad(per_path)), (gathered,)),
+        "the same as one outer product and one matmul with the stacked CG (9 x 9)":
+            (jax.jit(jax.grad(one_matmul)), (gathered,)),
+        "gather x[senders]": (jax.jit(jax.grad(gather)), (xa,)),
+        "coupling as einsum (as convolve does)": (jax.jit(jax.grad(couple_einsum)), (gathered,)),
+        "coupling as broadcast-multiply-sum": (jax.jit(jax.grad(couple_broadcast)), (gathered,)),
+        "segment_sum into receivers": (jax.jit(jax.grad(lambda m: scatter(m, False))), (messages,)),
+        "segment_sum, indices_are_sorted=True": (jax.jit(jax.grad(lambda m: scatter(m, True))), (messages,)),
+    }, repeats)
+    receivers_sorted = bool(np.all(np.diff(np.asarray(receivers), axis=1) >= 0))
+
+    try:
+        ops = trace_breakdown(step, (params, opt_state, batch))
+    except Exception as error:  # the profiler is optional diagnostics
+        ops = {"error": repr(error)}
+
+    step_s = parts[STEP]
     jaxpr = str(jax.make_jaxpr(step)(params, opt_state, batch))
     real_edges = float(np.asarray(stacked["train"].edge_mask).mean())
     real_nodes = float(np.asarray(stacked["train"].node_mask).mean())
+    top = ", ".join(f"block {r['block']} {r['path']} {100 * r['seconds'] / step_s:.0f} %"
+                    for r in path_rows[:5])
     notes = [
         f"Tensor-product paths: {len(path_rows)} in {len(inputs)} blocks; the five most "
-        f"expensive (forward + backward, share of a step): {top}.",
+        f"expensive (forward + backward, each timed alone, share of a step): {top}.",
+        "Anatomy of one 16x1o ⊗ 1o → 2e path (forward + backward, ms): " + "; ".join(
+            f"{name} {1e3 * t:.1f}" for name, t in anatomy.items())
+        + f". Receivers are sorted within each snapshot: {receivers_sorted}.",
         f"Padding: {100 * real_edges:.1f} % of the padded edges and {100 * real_nodes:.1f} % of "
         "the padded nodes are real; neighbour lists are built once, before training, not per step.",
         f"float64 in the step's jaxpr: {'yes' if 'f64' in jaxpr else 'none'}; compiled epoch "
         f"functions after repeated calls: {recompiles} (1 = no recompilation).",
     ]
     return {"batch_size": B, "repeats": repeats, "parts": parts, "paths": path_rows,
+            "anatomy": anatomy, "receivers_sorted": receivers_sorted, "ops": ops,
             "notes": notes, "real_edge_fraction": real_edges, "real_node_fraction": real_nodes,
             "float64_in_step": "f64" in jaxpr, "compiled_epoch_functions": recompiles}
 
