@@ -390,8 +390,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=20, help="epochs per run (default 20)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="runs per side, alternating peer / teachlib (default 2)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs per side, alternating peer / teachlib (default 3)")
     parser.add_argument("--batch-size", type=int, default=10,
                         help="snapshots per step; 10 divides the 40 training snapshots, so both "
                              "sides run 4 full steps per epoch (default 10)")

@@ -463,7 +463,7 @@ def profile(args, model, stacked, scales, repeats: int = 9) -> dict:
     notes = [
         f"Tensor-product paths: {len(path_rows)} in {len(inputs)} blocks; the five most "
         f"expensive (forward + backward, each timed alone, share of a step): {top}.",
-        "Anatomy of one 16x1o ⊗ 1o → 2e path (forward + backward, ms): " + "; ".join(
+        "Anatomy of the 16x1o ⊗ 1o paths (forward + backward, ms): " + "; ".join(
             f"{name} {1e3 * t:.1f}" for name, t in anatomy.items())
         + f". Receivers are sorted within each snapshot: {receivers_sorted}.",
         f"Padding: {100 * real_edges:.1f} % of the padded edges and {100 * real_nodes:.1f} % of "
