@@ -183,6 +183,24 @@ def prepare_inputs(workdir: Path, data_folder, seed: int) -> tuple[Path, Path, d
     return data_path, split_path, split
 
 
+def species_mean_baseline(data_path: Path, split: dict) -> dict:
+    """Test MAE of predicting each species' mean tensor over the training snapshots: where a
+    network stands before it has learned anything beyond the species (chapter 4's baseline)."""
+    import numpy as np
+
+    with np.load(data_path, allow_pickle=False) as data:
+        numbers = data["numbers"]
+        errors = {}
+        for label in ("born_charges", "raman_tensors"):
+            train, test = data[label][split["train"]], data[label][split["test"]]
+            z_train, z_test = numbers[split["train"]], numbers[split["test"]]
+            prediction = np.zeros_like(test)
+            for z in np.unique(z_train):
+                prediction[z_test == z] = train[z_train == z].mean(axis=0)
+            errors[label] = float(np.mean(np.abs(prediction - test)))
+    return {"test_bec_mae": errors["born_charges"], "test_raman_mae": errors["raman_tensors"]}
+
+
 # ---------------------------------------------------------------------------------- running --
 def run_worker(side: str, python: Path, args: list[str], log: Path, *, nice: int = 0,
                timeout: float = 3600.0) -> dict:
@@ -338,6 +356,29 @@ def render_markdown(report: dict) -> str:
         "MAEs are means over the runs. A step is an epoch's wall time over its steps: each "
         "library's whole training step (batching, forward, backward, optimiser, its logging).",
     ]
+    baseline = report.get("baseline_species_mean")
+    if baseline:
+        lines += ["", f"For reference, predicting each species' mean tensor over the training "
+                  f"snapshots gives a test MAE of {_f(baseline['test_bec_mae'])} e for the Born "
+                  f"charges and {_f(baseline['test_raman_mae'])} for the Raman tensors."]
+    accuracy = report.get("accuracy")
+    if accuracy:
+        a_peer, a_tl = accuracy["peer"], accuracy["teachlib"]
+        lines += [
+            "", f"Accuracy with more optimiser steps: one run per side (peer first), batch "
+            f"{accuracy['batch_size']}, {accuracy['epochs']} epochs ({a_peer['steps']} steps"
+            + (f"; measured {accuracy['date_utc']}" if accuracy.get("date_utc") else "") + "):", "",
+            "| | peer | teachlib | peer / teachlib |", "|---|---:|---:|---:|",
+            f"| test BEC MAE, e | {_f(a_peer['test_bec_mae'])} | {_f(a_tl['test_bec_mae'])} | "
+            f"{_f(a_peer['test_bec_mae'] / a_tl['test_bec_mae'], 2)}× |",
+            f"| test Raman MAE | {_f(a_peer['test_raman_mae'])} | {_f(a_tl['test_raman_mae'])} | "
+            f"{_f(a_peer['test_raman_mae'] / a_tl['test_raman_mae'], 2)}× |",
+            f"| training step, median, s | {_f(a_peer['step_median_s'])} | {_f(a_tl['step_median_s'])} | "
+            f"{_f(a_peer['step_median_s'] / a_tl['step_median_s'], 2)}× |",
+            f"| training, s (compile included) | {a_peer['training_s']:.0f} | {a_tl['training_s']:.0f} | "
+            f"{_f(a_peer['training_s'] / a_tl['training_s'], 2)}× |",
+            f"| load average before the run | {a_peer['load_before'][0]} | {a_tl['load_before'][0]} | |",
+        ]
     lines += ["", "What differs between the two sides (see benchmarks/README.md):", ""]
     lines += [f"- {d}" for d in report["differences"]]
     profile = report.get("profile")
@@ -385,6 +426,30 @@ def write_report(report: dict, out: Path) -> tuple[Path, Path]:
     return json_path, md_path
 
 
+def accuracy_phase(args, pythons: dict, inputs: list[str], work: Path) -> dict:
+    """One longer run per side (peer first) at ``--accuracy-batch-size`` (more optimiser steps
+    per epoch), for the test error after ``--accuracy-epochs`` epochs."""
+    settings = inputs + ["--epochs", str(args.accuracy_epochs),
+                         "--batch-size", str(args.accuracy_batch_size)]
+    phase = {"epochs": args.accuracy_epochs, "batch_size": args.accuracy_batch_size}
+    for side in SIDES:
+        print(f"accuracy run, {side}", flush=True)
+        out = work / f"{side}-accuracy.json"
+        result = run_worker(side, pythons[side], settings + ["--out", str(out)],
+                            work / f"{side}-accuracy.log", nice=args.nice, timeout=3 * 3600.0)
+        summary = run_summary(result, min(args.warmup_epochs, args.accuracy_epochs - 1))
+        phase[side] = {
+            "test_bec_mae": result["test_bec_mae"], "test_raman_mae": result["test_raman_mae"],
+            "steps": sum(e["steps"] for e in result["epochs"]),
+            "step_median_s": statistics.median(summary["step_s"]),
+            "training_s": result["epochs"][-1]["end"] - result["fit_start"],
+            "load_before": result["os"]["load_before"], "run": result,
+        }
+        print(f"    test BEC MAE {result['test_bec_mae']:.4f} e after {phase[side]['steps']} steps "
+              f"({phase[side]['training_s']:.0f} s)", flush=True)
+    return phase
+
+
 # ------------------------------------------------------------------------------------- main --
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -407,6 +472,12 @@ def parse_args(argv=None):
                              "to book/generated/peer_benchmark.md, otherwise beside the JSON)")
     parser.add_argument("--peer-venv", type=Path, default=PEER_VENV)
     parser.add_argument("--nice", type=int, default=0, help="niceness of both workers")
+    parser.add_argument("--accuracy-epochs", type=int, default=0,
+                        help="also one longer run per side for the test error (0: none)")
+    parser.add_argument("--accuracy-batch-size", type=int, default=2,
+                        help="batch size of the accuracy runs (default 2, chapter 4's)")
+    parser.add_argument("--accuracy-only", action="store_true",
+                        help="add the accuracy runs to the existing JSON in --out, run nothing else")
     parser.add_argument("--profile", action="store_true",
                         help="also time the parts of teachlib's training step")
     parser.add_argument("--render-only", action="store_true",
@@ -423,16 +494,17 @@ def main(argv=None) -> dict:
         return report
     if args.epochs <= args.warmup_epochs:
         raise SystemExit(f"--epochs must exceed --warmup-epochs ({args.warmup_epochs})")
+    if args.accuracy_only:
+        return add_accuracy(args, argv)
     machine = machine_info()
     print(f"{machine['date_utc']}: {machine['cpu']}, {machine['nproc']} cores, "
           f"load {machine['load_average_start']}", flush=True)
     peer_python = ensure_peer_venv(args.peer_venv)
     work = Path(tempfile.mkdtemp(prefix="bench-peer-"))
     data_path, split_path, split = prepare_inputs(work, args.data, args.seed)
-    common = ["--data", str(data_path), "--split", str(split_path),
-              "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-              "--cutoff", str(args.cutoff), "--hidden-irreps", args.hidden_irreps,
-              "--seed", str(args.seed)]
+    inputs = ["--data", str(data_path), "--split", str(split_path), "--cutoff", str(args.cutoff),
+              "--hidden-irreps", args.hidden_irreps, "--seed", str(args.seed)]
+    common = inputs + ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
     pythons = {"peer": peer_python, "teachlib": Path(sys.executable)}
     runs = {side: [] for side in SIDES}
     for round_ in range(args.rounds):
@@ -456,11 +528,15 @@ def main(argv=None) -> dict:
                      "command": " ".join(["python", "benchmarks/bench_peer.py"] +
                                          [shlex.quote(a) for a in (argv or sys.argv[1:])])},
         "summary": {side: side_summary(runs[side], args.warmup_epochs) for side in SIDES},
+        "baseline_species_mean": species_mean_baseline(data_path, split),
         "differences": DIFFERENCES,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "runs": runs,
     }
     json_path, md_path = write_report(report, args.out)
+    if args.accuracy_epochs:
+        report["accuracy"] = accuracy_phase(args, pythons, inputs, work)
+        json_path, md_path = write_report(report, args.out)
     if args.profile:
         print("profile of teachlib's training step", flush=True)
         out = work / "profile.json"
@@ -475,6 +551,32 @@ def main(argv=None) -> dict:
             json_path, md_path = write_report(report, args.out)
     print(f"wrote {json_path} and {md_path}")
     print(render_markdown(report))
+    return report
+
+
+def add_accuracy(args, argv) -> dict:
+    """``--accuracy-only``: run the accuracy phase and add it to the report in ``--out``."""
+    path = args.out / "peer_benchmark.json"
+    report = json.loads(path.read_text())
+    s = report["settings"]
+    if (args.cutoff, args.hidden_irreps, args.seed) != (s["cutoff"], s["hidden_irreps"], s["seed"]):
+        raise SystemExit(f"--cutoff, --hidden-irreps and --seed must match {path}")
+    if not args.accuracy_epochs:
+        raise SystemExit("--accuracy-only needs --accuracy-epochs")
+    pythons = {"peer": ensure_peer_venv(args.peer_venv), "teachlib": Path(sys.executable)}
+    work = Path(tempfile.mkdtemp(prefix="bench-peer-"))
+    data_path, split_path, split = prepare_inputs(work, args.data, args.seed)
+    if split["test"] != s["split"]["test"] or split["train"] != s["split"]["train"]:
+        raise SystemExit("the split differs from the one in the report")
+    inputs = ["--data", str(data_path), "--split", str(split_path), "--cutoff", str(args.cutoff),
+              "--hidden-irreps", args.hidden_irreps, "--seed", str(args.seed)]
+    report["accuracy"] = accuracy_phase(args, pythons, inputs, work)
+    report["accuracy"]["date_utc"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    report["accuracy"]["command"] = " ".join(["python", "benchmarks/bench_peer.py"] +
+                                             [shlex.quote(a) for a in (argv or sys.argv[1:])])
+    report.setdefault("baseline_species_mean", species_mean_baseline(data_path, split))
+    json_path, md_path = write_report(report, args.out)
+    print(f"wrote {json_path} and {md_path}")
     return report
 
 

@@ -66,6 +66,22 @@ def test_split_is_seeded_disjoint_and_40_5_5(bench):
     np.testing.assert_array_equal(sorted(sum(parts, [])), np.arange(50))
 
 
+def test_species_mean_baseline(bench, tmp_path):
+    rng = np.random.default_rng(0)
+    numbers = np.tile([56, 22, 8, 8, 8], (6, 1))  # 6 snapshots of 5 atoms
+    per_species = {56: 2.7, 22: 7.0, 8: -3.2}
+    born = np.stack([[np.eye(3) * per_species[z] for z in row] for row in numbers])
+    noise = rng.normal(size=born.shape)
+    np.savez(tmp_path / "d.npz", numbers=numbers, born_charges=born + noise,
+             raman_tensors=np.zeros(numbers.shape + (3, 3, 3)))
+    split = {"train": [0, 1, 2, 3], "val": [4], "test": [5]}
+    baseline = bench.species_mean_baseline(tmp_path / "d.npz", split)
+    train_mean = {z: (born + noise)[:4][numbers[:4] == z].mean(0) for z in per_species}
+    expected = np.mean([np.abs(train_mean[z] - (born + noise)[5, k]).mean()
+                        for k, z in enumerate(numbers[5])])
+    np.testing.assert_allclose([baseline["test_bec_mae"], baseline["test_raman_mae"]], [expected, 0.0])
+
+
 def test_peer_is_pinned_for_the_benchmark_and_never_a_book_dependency():
     pins = (BENCH / "peer-requirements.txt").read_text()
     for package in ("e3response==0.1.3", "tensorial==0.6.5", "reax==0.6.14"):
