@@ -39,3 +39,11 @@ def test_pages_load_nothing_from_the_internet(html):
         remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
         assert not remote, f"{page.relative_to(html)} loads {remote}"
     assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+
+
+def test_performance_appendix_shows_the_generated_benchmark_table(html):
+    page = (html / "book" / "appendix_performance.html").read_text()
+    generated = (REPO / "book" / "generated" / "peer_benchmark.md").read_text()
+    assert "<table" in page and "peer / teachlib" in page
+    measured = re.search(r"Measured (\d{4}-\d\d-\d\d)", generated).group(1)
+    assert measured in page  # the date, machine and numbers come from the included file
