@@ -34,7 +34,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import flax.linen as nn
 import jax
@@ -43,8 +42,7 @@ import numpy as np
 import optax
 
 from teachlib import motifs as mt
-from teachlib.progress import progress_bar
-from teachlib.train import epoch_batches
+from teachlib import train
 
 # --------------------------------------------------------------------------------------------
 # The model and its loss
@@ -104,24 +102,15 @@ def loss_terms(params, model: VAE, x, key, *, noise: float):
 # --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class TrainResult:
-    """Parameters with the best validation loss, per-epoch history, and timing."""
-
-    params: dict
-    history: dict
-    best_epoch: int
-    seconds: float
-
-
 def train_vae(model: VAE, train_x, val_x, *, epochs: int, batch_size: int,
               learning_rate: float, noise: float, seed: int, kl_warmup: int = 0,
-              progress: bool = True) -> TrainResult:
-    """Train the VAE with Adam on mini-batches; keep the parameters of the best validation loss.
+              progress: bool = True) -> train.FitResult:
+    """Train the VAE with the book's training loop; keep the parameters of the best validation loss.
 
-    This is the book's training loop (:func:`teachlib.train.fit`: shuffled epochs as one jitted
-    ``lax.scan``) with one addition a VAE needs: every step draws fresh noise for the
-    reparameterisation, from a key that follows from ``seed``, the epoch and the step.
+    :func:`teachlib.train.fit` with ``step_info=True``: every step gets fresh noise for the
+    reparameterisation from a key that follows from ``seed``, the epoch and the step, and the
+    KL weight grows linearly from 0 to 1 over the first ``kl_warmup`` epochs of training (the
+    validation loss is always the full loss, at weight 1, with the same noise every epoch).
 
     Args:
         model: a :class:`VAE`.
@@ -132,62 +121,27 @@ def train_vae(model: VAE, train_x, val_x, *, epochs: int, batch_size: int,
         kl_warmup: epochs over which the KL weight grows linearly from 0 to 1 (0: none).
 
     Returns:
-        A :class:`TrainResult`; ``history`` has per-epoch ``train_loss``, ``val_loss`` (the
-        full ELBO loss at weight 1), ``val_reconstruction``, ``val_kl`` and, after the last
-        epoch, ``kl_per_dimension`` on the validation set.
+        A :class:`teachlib.train.FitResult`; ``history`` has per-epoch ``train_loss``,
+        ``val_loss``, ``val_reconstruction``, ``val_kl`` and, for the returned parameters,
+        ``kl_per_dimension`` on the validation set.
     """
-    key = jax.random.PRNGKey(seed)
-    init_key, noise_key, eval_key = jax.random.split(key, 3)
+    init_key = jax.random.PRNGKey(seed)
     params = model.init(init_key, jnp.zeros((1, model.n_features)), init_key)
-    optimizer = optax.adam(learning_rate)
-    opt_state = optimizer.init(params)
-    train_x, val_x = jnp.asarray(train_x, jnp.float32), jnp.asarray(val_x, jnp.float32)
 
-    def loss_fn(params, x, key, kl_weight):
-        reconstruction, kl = loss_terms(params, model, x, key, noise=noise)
-        return reconstruction + kl_weight * jnp.sum(kl)
+    def loss(params, x, info: train.StepInfo):
+        reconstruction, kl = loss_terms(params, model, x, info.key, noise=noise)
+        ramp = jnp.minimum(1.0, (info.epoch + 1) / kl_warmup) if kl_warmup else 1.0
+        weight = jnp.where(info.training, ramp, 1.0)
+        return reconstruction + weight * jnp.sum(kl), {"reconstruction": reconstruction, "kl": jnp.sum(kl)}
 
-    @jax.jit
-    def run_epoch(params, opt_state, batches, key, kl_weight):
-        def step(carry, inputs):
-            params, opt_state = carry
-            indices, step_key = inputs
-            loss, grads = jax.value_and_grad(loss_fn)(params, train_x[indices], step_key,
-                                                      kl_weight)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), loss
-
-        keys = jax.random.split(key, batches.shape[0])
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (batches, keys))
-        return params, opt_state, jnp.mean(losses)
-
-    @jax.jit
-    def evaluate(params, key):
-        reconstruction, kl = loss_terms(params, model, val_x, key, noise=noise)
-        return reconstruction, kl
-
-    history = {k: [] for k in ("train_loss", "val_loss", "val_reconstruction", "val_kl")}
-    best = (np.inf, params, 0)
-    start = time.perf_counter()
-    batch_size = min(batch_size, train_x.shape[0])
-    for epoch in progress_bar(range(epochs), desc="VAE", disable=not progress, unit="epoch"):
-        batches = jnp.asarray(epoch_batches(train_x.shape[0], batch_size, seed, epoch))
-        kl_weight = min(1.0, (epoch + 1) / kl_warmup) if kl_warmup else 1.0
-        params, opt_state, train_loss = run_epoch(params, opt_state, batches,
-                                                  jax.random.fold_in(noise_key, epoch),
-                                                  kl_weight)
-        reconstruction, kl = evaluate(params, eval_key)  # the same noise every epoch
-        val_loss = float(reconstruction + jnp.sum(kl))
-        for name, value in (("train_loss", train_loss), ("val_loss", val_loss),
-                            ("val_reconstruction", reconstruction), ("val_kl", jnp.sum(kl))):
-            history[name].append(float(value))
-        if not np.isfinite(val_loss):
-            raise FloatingPointError(f"the validation loss became {val_loss} in epoch {epoch}")
-        if val_loss < best[0] and epoch + 1 >= min(kl_warmup, epochs):  # at full KL weight
-            best = (val_loss, params, epoch)
-    params = best[1]
-    history["kl_per_dimension"] = np.asarray(evaluate(params, eval_key)[1]).tolist()
-    return TrainResult(params, history, best[2], time.perf_counter() - start)
+    result = train.fit(loss, params, jnp.asarray(train_x, jnp.float32),
+                       val_data=jnp.asarray(val_x, jnp.float32), epochs=epochs,
+                       batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                       has_aux=True, step_info=True, progress=progress, desc="VAE")
+    eval_key = jax.random.fold_in(init_key, 1)
+    _, kl = loss_terms(result.params, model, jnp.asarray(val_x, jnp.float32), eval_key, noise=noise)
+    result.history["kl_per_dimension"] = np.asarray(kl).tolist()
+    return result
 
 
 # --------------------------------------------------------------------------------------------
