@@ -102,6 +102,7 @@ def test_save_and_load_round_trip(trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "params.msgpack"]
     loaded = response.load_model(tmp_path / "model")
     assert loaded.config == model.config
+    assert loaded.scales == model.scales and model.scales["raman_tensors"] > 0.1
     for label, value in model.predict(train[1]).items():
         np.testing.assert_allclose(loaded.predict(train[1])[label], value, atol=1e-6)
 

@@ -17,9 +17,10 @@ quickly:
 * **targets shifted by the per-species mean**, its rotation-invariant part (the isotropic
   part of Z*, about +2.7, +6.2, −3.0 e for Ba, Ti, O; nothing for the Raman tensors, whose
   irreps are all odd): the network predicts what is left, and the shift is added back;
-* **loss terms normalised by the label scales**: each label's mean squared error is divided by
-  σ², the mean square of its shifted training targets, so that both terms start near 1 whatever
-  their units, and a ``weights`` entry then says how much each tensor matters;
+* **outputs and loss terms scaled by the label scales** σ (the RMS of each label's shifted
+  training targets): the network's output is multiplied by σ, so it works with numbers of
+  order one, and each label's mean squared error is divided by σ², so that both terms start
+  near 1 whatever their units and a ``weights`` entry then says how much each tensor matters;
 * fixed padded shapes (one padding for the whole data set), so ``jax.jit`` compiles once.
 
 Training goes through the book's one loop, :func:`teachlib.train.fit`. A trained
@@ -209,18 +210,18 @@ def _init(config: ResponseConfig):
 
 @functools.lru_cache(maxsize=16)
 def _forward(config: ResponseConfig):
-    """A jitted ``(params, offsets, stacked graphs) -> {label: (S, n_node, ...)}``; one per
-    config, so models of the same architecture share the compiled function."""
+    """A jitted ``(params, offsets, scales, stacked graphs) -> {label: (S, n_node, ...)}``;
+    one per config, so models of the same architecture share the compiled function."""
     network = config.network()
 
-    def one(params, offsets, graph):
+    def one(params, offsets, scales, graph):
         out = network.apply(params, graph)
         mask = graph.node_mask
-        return {label: (out[label] + offsets[label][graph.species])
+        return {label: (scales[label] * out[label] + offsets[label][graph.species])
                 * mask.reshape(mask.shape + (1,) * (out[label].ndim - 1))
                 for label in config.labels}
 
-    return jax.jit(jax.vmap(one, in_axes=(None, None, 0)))
+    return jax.jit(jax.vmap(one, in_axes=(None, None, None, 0)))
 
 
 # ------------------------------------------------------------------------------------------
@@ -236,13 +237,19 @@ class ResponseModel:
         params: the network's parameters (flax variables).
         offsets: per-species means added to the network's output, ``{label: (n_species,
             *tensor shape)}``, species in ``config.species`` order.
+        scales: the network's output for each label is multiplied by this (the label's
+            scale σ), so that the network itself works with numbers of order one.
         info: free-form metadata saved with the model (data, split, metrics, ...).
     """
 
     config: ResponseConfig
     params: Any
     offsets: dict[str, np.ndarray]
+    scales: dict[str, float] = dataclasses.field(default_factory=dict)
     info: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        self.scales = {label: float(self.scales.get(label, 1.0)) for label in self.config.labels}
 
     def predict(self, atoms: ase.Atoms) -> dict[str, np.ndarray]:
         """Tensors of every atom of ``atoms``, in its atom order.
@@ -281,7 +288,7 @@ class ResponseModel:
         chunks = []
         for start in range(0, len(structures), batch_size):
             batch = jax.tree.map(lambda x: x[start:start + batch_size], graphs)
-            chunks.append(jax.device_get(forward(self.params, offsets, batch)))
+            chunks.append(jax.device_get(forward(self.params, offsets, self.scales, batch)))
         return {label: np.concatenate([c[label] for c in chunks])[:, :n_atoms].astype(np.float64)
                 for label in self.config.labels}
 
@@ -292,6 +299,7 @@ class ResponseModel:
         path.mkdir(parents=True, exist_ok=True)
         document = {"format": FORMAT, "config": self.config.to_dict(),
                     "offsets": {k: np.asarray(v).tolist() for k, v in self.offsets.items()},
+                    "scales": self.scales,
                     "info": self.info}
         (path / CONFIG_FILE).write_text(json.dumps(document, indent=1, default=_plain) + "\n")
         state = flax.serialization.to_state_dict(jax.device_get(self.params))
@@ -329,7 +337,8 @@ def load_model(path) -> ResponseModel:
         raise ValueError(f"{path / PARAMS_FILE} does not fit the architecture in "
                          f"{CONFIG_FILE} (different parameter names or shapes)")
     offsets = {k: np.asarray(v, dtype=np.float64) for k, v in document["offsets"].items()}
-    return ResponseModel(config, jax.tree.map(jnp.asarray, params), offsets, document.get("info", {}))
+    return ResponseModel(config, jax.tree.map(jnp.asarray, params), offsets,
+                         document.get("scales", {}), document.get("info", {}))
 
 
 def _parameter_shapes(config: ResponseConfig):
@@ -364,9 +373,11 @@ def label_scales(graphs: Graph, labels) -> dict[str, float]:
 def make_loss(config: ResponseConfig, scales: dict, weights: dict):
     """``loss(params, batch) -> (Σ_label w·MSE/σ², {label_mae: ...})`` for stacked graphs.
 
-    Each term is the label's mean squared error over real atoms and Cartesian components,
-    divided by σ² (:func:`label_scales`): a network that predicts zero (the per-species mean)
-    scores 1 on each, so ``weights`` compare like with like.
+    The network's output for each label is multiplied by σ (:func:`label_scales`), so that it
+    works with numbers of order one whatever the label's units. Each term is the label's mean
+    squared error over real atoms and Cartesian components, divided by σ²: a network that
+    predicts zero (the per-species mean) scores 1 on each, so ``weights`` compare like with
+    like.
     """
     network = config.network()
 
@@ -375,7 +386,8 @@ def make_loss(config: ResponseConfig, scales: dict, weights: dict):
         mask = batch.node_mask.astype(jnp.float32)                       # (B, n_node)
         total, aux = 0.0, {}
         for label in config.labels:
-            error = (out[label] - batch.node_data[label]).reshape(mask.shape + (-1,))  # (B, n, c)
+            prediction = scales[label] * out[label]
+            error = (prediction - batch.node_data[label]).reshape(mask.shape + (-1,))  # (B, n, c)
             count = mask.sum() * error.shape[-1]
             total += weights[label] * jnp.sum(mask[..., None] * error**2) / count / scales[label] ** 2
             aux[f"{label}_mae"] = jnp.sum(mask[..., None] * jnp.abs(error)) / count
@@ -432,7 +444,7 @@ def train_response(train, val, config: ResponseConfig | None = None, *, epochs: 
     info = {"n_train": len(train), "n_val": len(val) if validate else 0, "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch, "label_scales": scales, "loss_weights": weights,
             "seed": seed}
-    return ResponseModel(config, result.params, offsets, info), result
+    return ResponseModel(config, result.params, offsets, scales, info), result
 
 
 def evaluate(model: ResponseModel, structures, *, padding: Padding | None = None) -> dict:
