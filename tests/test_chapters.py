@@ -45,6 +45,15 @@ CLAIMS = {
         and m["infill_vs_nearest_A"] < 2.0 * m["infill_vs_nearest_se_A"]
         and m["infill_vs_pca_A"] < 2.0 * m["infill_vs_pca_se_A"]
         and m["reconstruction_error_first_shell_A"] < 0.1),
+    "04_bec_raman": lambda m: (
+        m["bec_test_mae"] < 0.11 and m["raman_test_mae"] < 1.2
+        and m["bec_test_mae"] < m["bec_test_mae_baseline_site"]
+        and m["bec_test_mae_baseline_linear"] < m["bec_test_mae_baseline_site"]
+            < m["bec_test_mae_baseline_species"]
+        and m["curve_bec_test_mae_largest"] < m["curve_bec_test_mae_smallest"]
+        and m["curve_raman_test_mae_largest"] < m["curve_raman_test_mae_smallest"]
+        and 0 < m["sum_rule_violation_direct"] < 1
+        and m["saved_model_equivariance_error"] < 1e-4),
 }
 
 
@@ -105,3 +114,9 @@ def test_chapter_6_writes_its_motif_files(book_runs):
         assert len(frame) == 9 and fixed[0] == 0 and len(fixed) in (6, 7, 8)  # centre + 5/6/7
         assert len(set(fixed.tolist())) == len(fixed) and fixed.max() <= 8
     np.testing.assert_allclose([frame.positions[0] for frame in infilled], 0.0)
+def test_chapter_4_claims_hold_for_another_seed(tmp_path, bto_dir):
+    summary = book.run(["04"], profile="quick", out=tmp_path, parameters={"SEED": 1}, root=REPO)
+    entry = summary["04_bec_raman"]
+    assert entry["status"] == "ok" and entry["seed"] == 1, entry.get("error")
+    assert CLAIMS["04_bec_raman"](entry["metrics"]), entry["metrics"]
+    assert (tmp_path / "04_bec_raman" / "model" / "params.msgpack").is_file()
