@@ -62,8 +62,7 @@ DIFFERENCES = [
     "readout cannot make l = 3); teachlib's last block forms 3o from 2e ⊗ 1o.",
     "Radial part: 8 Bessel functions and a radial MLP with one hidden layer of 8 on both sides; "
     "teachlib multiplies the basis by a smooth polynomial cutoff (p = 6), the peer's example "
-    "has no envelope. The peer divides the summed messages by √(mean neighbours), teachlib by "
-    "the mean. Costs the same.",
+    "has no envelope. Both divide the summed messages by √(mean neighbours).",
     "Species: one-hot + linear (peer, 4 classes incl. the padding's 0) vs an embedding "
     "(teachlib); the same function.",
     "Training recipe, each library's own: the peer's example (Adam, learning rate 0.01, loss "

@@ -11,8 +11,9 @@
      ``Y(r̂_ij)``, computed only for the output irreps the block produces (the paths nothing
      uses are never formed); each path and channel is weighted by a small MLP of the edge
      length (the radial basis);
-  3. sum the messages arriving at each atom and divide by the data's mean neighbour count
-     (the sum runs over each atom's row of neighbour *slots* as one batched matrix product,
+  3. sum the messages arriving at each atom and divide by the square root of the data's mean
+     neighbour count, as NequIP does (a sum of N̄ messages of random sign grows like √N̄; the
+     sum runs over each atom's row of neighbour *slots* as one batched matrix product,
      :func:`convolve`, so per-edge messages are never stored);
   4. an equivariant linear layer, plus a self-connection that depends on the species;
   5. a gate non-linearity (scalars through SiLU; each non-scalar irrep multiplied by
@@ -193,7 +194,8 @@ class Interaction(nn.Module):
     Attributes:
         irreps_out: irreps of the block's output (after the gate, if any).
         avg_num_neighbours: the data's mean number of neighbours per atom; the summed
-            messages are divided by it so that activations stay O(1) whatever the cutoff.
+            messages are divided by its square root so that activations stay O(1) whatever
+            the cutoff.
         n_species: number of species (for the species-dependent self-connection).
         radial_hidden: hidden widths of the radial MLP.
         per_channel: radial weights per path and channel (NequIP), or per path only.
@@ -240,7 +242,7 @@ class Interaction(nn.Module):
         summed = convolve(h, sh, weights, neighbours, paths, per_channel=self.per_channel,
                           return_messages=self.return_messages)
         summed, messages = summed if self.return_messages else (summed, None)
-        summed = summed / self.avg_num_neighbours  # (n_node, irreps_paths)
+        summed = summed / jnp.sqrt(self.avg_num_neighbours)  # (n_node, irreps_paths)
 
         out = e3nn.flax.Linear(before_gate, force_irreps_out=True, name="linear_out")(summed)
         out = out + e3nn.flax.Linear(before_gate, num_indexed_weights=self.n_species,
