@@ -28,6 +28,12 @@ CLAIMS = {
         and (m["augmentation_factor_needed"] >= 1 or math.isinf(m["augmentation_factor_needed"]))
         and m["augmentation_slope"] < 0
         and m["gram_test_mae"] < m["unaugmented_test_mae"]),
+    "05_response_derivatives": lambda m: (
+        m["sum_rule_violation_rel"] <= 1e-5
+        and m["bec_test_mae"] < m["bec_test_mae_baseline_species"]
+        and m["bec_integrability_cost_field_first"] > 5 * m["bec_integrability_cost_displacement_first"]
+        and m["raman_integrability_cost_wrong"] > m["raman_integrability_cost_right"]
+        and {"raman_test_mae", "sum_rule_violation_direct", "cost_ratio_per_step"} <= set(m)),
 }
 
 
