@@ -8,9 +8,18 @@ BIN     := $(VENV)/bin
 PROFILE ?= quick
 RUNS    ?= _build/runs
 
-.PHONY: setup book run html test clean-notebooks
+.PHONY: setup chromium book test clean-notebooks
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed chromium
+
+# Debian's Chromium, for the offline browser test of the HTML (tests/test_browser.py).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "note: no chromium; the browser test will be skipped (Debian/Ubuntu: sudo apt-get install chromium)"; \
+	  fi; }
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version'

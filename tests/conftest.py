@@ -7,6 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (CI must be deterministic); run with
+# HYPOTHESIS_PROFILE=explore to search new random examples locally.
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,6 +66,14 @@ def book_runs(bto_dir) -> dict:
         return book.run(profile="quick", out=out, parameters={"SEED": 0}, root=REPO)
     except book.ChapterFailed:
         return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def html(book_runs) -> Path:
+    from teachlib import book
+
+    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
+    return book.build(runs, root=REPO)
 
 
 @pytest.fixture

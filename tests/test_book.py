@@ -45,6 +45,10 @@ def fake_book(tmp_path):
         import os, teachlib
         teachlib.record(OUTPUT_DIR, answer=42, seed_seen=SEED, rate=RATE, env_profile=float(os.environ["TEACHLIB_PROFILE"] == PROFILE))
         print("chapter one ran")
+    """, """
+        import matplotlib.pyplot as plt
+        plt.plot([0, 1], [1, 0])
+        plt.show()
     """]), root / "book" / "01_ok.ipynb")
     nbformat.write(chapter(["""
         import teachlib
@@ -53,6 +57,14 @@ def fake_book(tmp_path):
     """]), root / "book" / "02_broken.ipynb")
     nbformat.write(chapter(["print('never')"]), root / "book" / "03_unreached.ipynb")
     return root
+
+
+def test_run_keeps_matplotlib_figures(fake_book, tmp_path):
+    book.run(["01"], profile="quick", out=tmp_path, parameters={"RATE": 1}, root=fake_book,
+             log_output=False)
+    executed = nbformat.read(tmp_path / "01_ok.ipynb", as_version=4)
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 1  # plt.show() in a chapter must leave its figure in the notebook
 
 
 def test_chapters_in_toc_order_and_selection(fake_book):

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from teachlib.graphs import (GraphError, Padding, atoms_to_graph, batch_atoms, batch_graphs,
-                             edge_vectors, mean_num_neighbours, neighbour_list, padding_for)
+                             edge_vectors, mean_num_neighbours, neighbour_list, padding_for,
+                             stack_graphs, to_slots)
 
 
 @st.composite
@@ -126,6 +127,15 @@ def test_batching_offsets_masks_and_padding():
     assert np.all(batch.senders[n_edges:] == 11) and np.all(batch.receivers[n_edges:] == 11)
     np.testing.assert_allclose(batch.node_data["charge"], list(range(8)) + [10, 11, 0, 0])
     np.testing.assert_allclose(batch.graph_data["label"], [[1, 2], [3, 4], [0, 0], [0, 0]])
+    # neighbour slots: every real edge has one, empty slots point at the padding node
+    real = batch.edge_mask
+    np.testing.assert_array_equal(batch.neighbours[batch.receivers[real], batch.slots[real]],
+                                  batch.senders[real])
+    assert np.all(batch.slots[~real] == batch.num_neighbours)
+    filled = np.zeros(batch.neighbours.shape, bool)
+    filled[batch.receivers[real], batch.slots[real]] = True
+    assert np.all(batch.neighbours[~filled] == 11)
+    np.testing.assert_array_equal(np.asarray(to_slots(np.ones(64), batch)), filled)
     vectors = np.asarray(edge_vectors(batch))
     np.testing.assert_allclose(vectors[n_edges:], 0.0)
     lengths = np.linalg.norm(vectors[:n_edges], axis=1)
@@ -137,13 +147,25 @@ def test_batch_atoms_gives_one_shape():
              ase.build.bulk("Si", cubic=True)]
     batches = batch_atoms(cells, cutoff=2.5, species=("Si",), batch_size=2)
     padding = padding_for([atoms_to_graph(a, cutoff=2.5, species=("Si",)) for a in cells], 2)
-    assert padding == Padding(n_node=25, n_edge=128, n_graph=3)
+    assert padding == Padding(n_node=25, n_edge=128, n_graph=3, n_neighbour=4)
     assert [b.positions.shape for b in batches] == [(25, 3), (25, 3)]
     assert [b.senders.shape for b in batches] == [(128,), (128,)]
     assert mean_num_neighbours(batches) == 4.0
     with pytest.raises(GraphError, match="do not fit"):
         batch_atoms(cells, cutoff=2.5, species=("Si",), batch_size=2,
-                    padding=Padding(n_node=17, n_edge=64, n_graph=3))
+                    padding=Padding(n_node=17, n_edge=64, n_graph=3, n_neighbour=4))
+    with pytest.raises(GraphError, match="n_neighbour=3"):
+        batch_atoms(cells, cutoff=2.5, species=("Si",), batch_size=2,
+                    padding=Padding(n_node=25, n_edge=128, n_graph=3, n_neighbour=3))
+
+
+def test_stacking_needs_one_padding():
+    cells = [ase.build.bulk("Si", cubic=True), ase.build.bulk("Si", cubic=True) * (1, 1, 2)]
+    unequal = [batch_atoms([c], cutoff=2.5, species=("Si",))[0] for c in cells]
+    with pytest.raises(GraphError, match="different paddings"):
+        stack_graphs(unequal)
+    same = batch_atoms(cells, cutoff=2.5, species=("Si",))
+    assert stack_graphs(same).senders.shape == (2, same[0].num_edges)
 
 
 def test_bad_input_is_refused_with_a_clear_message():

@@ -13,14 +13,6 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.book
 
 
-@pytest.fixture(scope="session")
-def html(book_runs, tmp_path_factory) -> Path:
-    import os
-
-    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
-    return book.build(runs, root=REPO)
-
-
 def test_front_matter_and_every_chapter_are_pages(html):
     for page in ["index.html", "book/intro.html", "book/notation.html", "book/troubleshooting.html",
                  "book/bibliography.html"] + [f"book/{p.stem}.html" for p in book.chapters(REPO)]:
@@ -46,4 +38,12 @@ def test_pages_load_nothing_from_the_internet(html):
         text = page.read_text()
         remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
         assert not remote, f"{page.relative_to(html)} loads {remote}"
-    assert (html / "vendor" / "mathjax" / "es5" / "tex-mml-chtml.js").is_file()
+    assert (html / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+
+
+def test_performance_appendix_shows_the_generated_benchmark_table(html):
+    page = (html / "book" / "appendix_performance.html").read_text()
+    generated = (REPO / "book" / "generated" / "peer_benchmark.md").read_text()
+    assert "<table" in page and "peer / teachlib" in page
+    measured = re.search(r"Measured (\d{4}-\d\d-\d\d)", generated).group(1)
+    assert measured in page  # the date, machine and numbers come from the included file

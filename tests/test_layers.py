@@ -6,8 +6,10 @@ import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from teachlib.layers import convolve, edge_harmonics, gate_irreps, radial_basis, tp_paths
+from teachlib.layers import (convolve, edge_harmonics, gate_irreps, n_weights, radial_basis,
+                             tp_paths)
 
 
 def test_radial_basis_vanishes_smoothly_at_the_cutoff(x64):
@@ -45,34 +47,42 @@ def test_tp_paths_keep_only_wanted_outputs():
     assert [(a, b, str(ir)) for a, b, ir in paths] == [(0, 2, "2e"), (1, 1, "2e")]
 
 
-def test_convolve_matches_e3nn_tensor_product(x64):
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_convolve_matches_e3nn_tensor_product(x64, per_channel):
     rng = np.random.default_rng(3)
-    n_node, n_edge = 5, 12
+    n_node, n_neighbour = 5, 4
     x = e3nn.normal("3x0e + 2x1o + 2x2e", jax.random.PRNGKey(0), (n_node,))
-    sh = edge_harmonics(jnp.asarray(rng.normal(size=(n_edge, 3))), lmax=2)
-    senders = jnp.asarray(rng.integers(0, n_node, n_edge))
-    receivers = jnp.asarray(rng.integers(0, n_node, n_edge))
+    neighbours = jnp.asarray(rng.integers(0, n_node, (n_node, n_neighbour)))
+    mask = jnp.asarray(rng.random((n_node, n_neighbour)) < 0.8)  # some empty slots
+    sh = edge_harmonics(jnp.asarray(rng.normal(size=(n_node, n_neighbour, 3))), lmax=2)
+    sh = e3nn.IrrepsArray(sh.irreps, sh.array * mask[..., None])
     wanted = {e3nn.Irrep(ir) for ir in ("0e", "1o", "1e", "2e", "3o")}
     paths = tp_paths(x.irreps, sh.irreps, wanted)
-    n_weights = sum(x.irreps[a].mul for a, _, _ in paths)
-    weights = jnp.asarray(rng.normal(size=(n_edge, n_weights)))
-    out, messages = jax.jit(lambda *a: convolve(*a, paths, return_messages=True))(
-        x, sh, weights, senders, receivers)
-    assert out.shape == (n_node, out.irreps.dim) and messages.shape == (n_edge, out.irreps.dim)
+    weights = rng.normal(size=(n_node, n_neighbour, n_weights(x.irreps, paths, per_channel)))
+    weights = jnp.asarray(weights) * mask[..., None]
+    out, messages = jax.jit(lambda *a: convolve(*a, paths, per_channel=per_channel,
+                                                return_messages=True))(x, sh, weights, neighbours)
+    assert out.shape == (n_node, out.irreps.dim)
+    assert messages.shape == (n_node, n_neighbour, out.irreps.dim)
 
     @jax.jit
-    def reference(x, sh, weights):  # e3nn's tensor product, one path at a time
+    def reference(x, sh, weights):  # e3nn's tensor product, one path at a time, summed by hand
         offset, result = 0, []
-        for a, b, ir_c in paths:
+        for k, (a, b, ir_c) in enumerate(paths):
             mul = x.irreps[a].mul
             xa = e3nn.IrrepsArray(e3nn.Irreps([x.irreps[a]]), x.chunks[a].reshape(n_node, -1))
-            yb = e3nn.IrrepsArray(e3nn.Irreps([sh.irreps[b]]), sh.chunks[b].reshape(n_edge, -1))
-            m = e3nn.tensor_product(xa[senders], yb, filter_ir_out=[ir_c])  # (n_edge, mul x c)
-            m = m.array.reshape(n_edge, mul, -1) * weights[:, offset:offset + mul, None]
-            offset += mul
-            result.append((m, jax.ops.segment_sum(m, receivers, n_node)))
+            yb = e3nn.IrrepsArray(e3nn.Irreps([sh.irreps[b]]),
+                                  sh.chunks[b].reshape(n_node, n_neighbour, -1))
+            m = e3nn.tensor_product(xa[neighbours], yb, filter_ir_out=[ir_c])  # (n, s, mul x c)
+            m = m.array.reshape(n_node, n_neighbour, mul, -1)
+            if per_channel:
+                m = m * weights[:, :, offset:offset + mul, None]
+                offset += mul
+            else:
+                m = m * weights[:, :, k, None, None]
+            result.append((m, m.sum(axis=1)))
         return result
 
-    for k, (edge_ref, node_ref) in enumerate(reference(x, sh, weights)):
-        np.testing.assert_allclose(messages.chunks[k], edge_ref, atol=1e-12)
+    for k, (slot_ref, node_ref) in enumerate(reference(x, sh, weights)):
+        np.testing.assert_allclose(messages.chunks[k], slot_ref, atol=1e-12)
         np.testing.assert_allclose(out.chunks[k], node_ref, atol=1e-12)

@@ -144,3 +144,23 @@ def test_data_parallel_over_two_cpu_devices_matches_one_device():
     assert runs[2]["devices"] == 2 and runs[2]["mesh"] == 2
     np.testing.assert_allclose(runs[2]["train"], runs[1]["train"], rtol=1e-5)
     np.testing.assert_allclose(runs[2]["val"], runs[1]["val"], rtol=1e-5)
+
+
+def test_step_info_gives_fresh_keys_the_epoch_and_the_phase():
+    data = {"x": np.zeros((8, 1), np.float32)}
+
+    def loss(params, batch, info):
+        noise = jax.random.normal(info.key, ())
+        # training: a value that depends on the step's key and the epoch; validation: fixed
+        value = jnp.where(info.training, noise + 100.0 * info.epoch, -1.0)
+        return (params["w"] - 1.0) ** 2, {"seen": value}
+
+    result = train.fit(loss, {"w": 0.0}, data, val_data=data, epochs=3, batch_size=4, seed=5,
+                       has_aux=True, step_info=True, progress=False)
+    seen = result.history["train_seen"]
+    assert [int(round(v / 100)) for v in seen] == [0, 1, 2]  # the epoch reaches the loss
+    assert len({round(v % 100, 6) for v in seen}) == 3  # new noise every epoch
+    assert result.history["val_seen"] == [-1.0, -1.0, -1.0]  # validation: training is False
+    again = train.fit(loss, {"w": 0.0}, data, val_data=data, epochs=3, batch_size=4, seed=5,
+                      has_aux=True, step_info=True, progress=False)
+    assert again.history == result.history  # keys follow from the seed

@@ -14,6 +14,9 @@ module                    holds                                           chapte
 ``teachlib.models``       equivariant GNN with node/edge/graph heads      3, 4
 ``teachlib.train``        the one optax training loop of the book         1 on
 ``teachlib.data``         data loaders (BaTiO3 DFPT set)                  4
+``teachlib.silicon``      Stillinger-Weber (Vink) MD, a-Si structure      6
+``teachlib.motifs``       local motifs, Gram features, rank-3 recovery    6
+``teachlib.vae``          the Gram VAE, in-filling and its baselines      6
 ``teachlib.book``         run chapters with papermill, build the HTML     --
 ========================  ==============================================  =========
 """

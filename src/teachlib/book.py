@@ -37,7 +37,6 @@ import yaml
 
 from teachlib.record import FILENAME as METRICS_FILE
 from teachlib.record import read as read_metrics
-from teachlib import vendor
 from teachlib.progress import progress_bar
 
 STAGING = Path("_build") / ".book-src"
@@ -150,7 +149,9 @@ def run(names=(), *, profile: str = "quick", out="_build/runs", parameters=None,
     summary = read_summary(out)
     todo = select(root, names)
     env = {"TEACHLIB_PROFILE": profile, "TEACHLIB_PROGRESS": os.environ.get("TEACHLIB_PROGRESS", "text"),
-           "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+           "PYTHONHASHSEED": "0",
+           # figures inline in the executed notebook (plt.show() under "Agg" drops them)
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     try:
@@ -247,10 +248,6 @@ def build(source, *, root=None, output=None, builder: str = "html") -> Path:
             shutil.copy2(root / name, staging / name)
     config = yaml.safe_load((staging / "_config.yml").read_text())
     config.setdefault("execute", {})["execute_notebooks"] = "off"
-    # serve MathJax (and other JavaScript) from _static: the pages work offline
-    offline = vendor.install_static(staging)
-    sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {}) or {}
-    config["sphinx"]["config"] = sphinx_config | offline
     (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
     for notebook in chapters(root):

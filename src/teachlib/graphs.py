@@ -16,6 +16,12 @@ edges and graphs, so that ``jax.jit`` compiles once. Padding follows jraph: one 
 and one extra graph absorb the padding; padding edges join the padding node to itself and
 are masked out.
 
+Besides the edge list, a graph holds the same edges as *neighbour slots*: row ``i`` of
+``neighbours`` lists the senders of atom ``i`` (padded to a fixed ``n_neighbour`` with the
+padding node), and ``slots`` says where each edge sits in its receiver's row. The network sums
+messages over a row with dense, batched matrix products instead of scattering edge by edge,
+which is several times faster on a CPU (:func:`to_slots`).
+
 >>> import ase
 >>> atoms = ase.Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]],
 ...                   cell=[8, 8, 8], pbc=True)
@@ -25,6 +31,8 @@ are masked out.
 >>> batch = batch_graphs([g, g], n_node=7, n_edge=16, n_graph=3)
 >>> batch.positions.shape, int(batch.node_mask.sum()), int(batch.edge_mask.sum())
 ((7, 3), 6, 8)
+>>> batch.neighbours.tolist()[:3]       # O sees both H; each H sees the O (6: padding)
+[[2, 1], [0, 6], [0, 6]]
 >>> lengths = np.linalg.norm(edge_vectors(batch), axis=1)   # O-H bonds; padding edges: 0
 >>> lengths.round(2).tolist()[:4], float(lengths[~batch.edge_mask].max())
 ([0.96, 0.96, 0.96, 0.96], 0.0)
@@ -38,6 +46,7 @@ from typing import NamedTuple
 
 import ase
 import ase.data
+import jax
 import jax.numpy as jnp
 import numpy as np
 import vesin
@@ -54,6 +63,10 @@ __all__ = [
     "batch_atoms",
     "edge_vectors",
     "mean_num_neighbours",
+    "match_edges",
+    "to_slots",
+    "stack_graphs",
+    "merge_stacked",
 ]
 
 DEFAULT_MAX_NEIGHBOURS = 1000
@@ -81,6 +94,8 @@ class Graph(NamedTuple):
     edge_mask: np.ndarray  # (n_edge,) bool: True for real edges
     graph_mask: np.ndarray  # (n_graph,) bool: True for real structures
     n_node: np.ndarray  # (n_graph,) int: atoms per structure (0 for padding)
+    neighbours: np.ndarray  # (n_node, n_neighbour) int: senders of each atom, padded
+    slots: np.ndarray  # (n_edge,) int: column of each edge in ``neighbours`` (padding: beyond)
     node_data: dict  # name -> (n_node, ...) per-atom labels
     graph_data: dict  # name -> (n_graph, ...) per-structure labels
 
@@ -96,13 +111,49 @@ class Graph(NamedTuple):
     def num_graphs(self) -> int:
         return self.cell.shape[0]
 
+    @property
+    def num_neighbours(self) -> int:
+        """Columns of ``neighbours``: the most neighbours an atom may have in this batch."""
+        return self.neighbours.shape[1]
+
 
 class Padding(NamedTuple):
-    """Fixed sizes of a batch: nodes, edges and graphs, padding included."""
+    """Fixed sizes of a batch: nodes, edges, graphs (padding included), and neighbours per
+    atom (``None``: the most in the batch, which may differ between batches)."""
 
     n_node: int
     n_edge: int
     n_graph: int
+    n_neighbour: int | None = None
+
+
+def _slots(receivers, edge_mask, n_node):
+    """Column of each real edge within its receiver's row (edges sorted by receiver or not)."""
+    receivers = np.asarray(receivers)
+    order = np.argsort(receivers, kind="stable")
+    sorted_receivers = receivers[order]
+    starts = np.searchsorted(sorted_receivers, np.arange(n_node))
+    slots = np.empty(len(receivers), dtype=np.int32)
+    slots[order] = np.arange(len(receivers)) - starts[sorted_receivers]
+    return np.where(edge_mask, slots, -1)
+
+
+def to_slots(edge_values, graph: Graph):
+    """Edge values ``(n_edge, ...)`` -> neighbour slots ``(n_node, n_neighbour, ...)``.
+
+    Empty slots and padding edges are zero. Differentiable (a scatter whose transpose is a
+    gather), so gradients flow back to the edge values and, through them, to the positions.
+
+    >>> import ase.build
+    >>> g = batch_atoms([ase.build.bulk("Si", cubic=True)], cutoff=2.5, species=("Si",))[0]
+    >>> to_slots(jnp.ones(g.num_edges), g).shape, float(to_slots(jnp.ones(g.num_edges), g).sum())
+    ((9, 4), 32.0)
+    """
+    n_node, n_neighbour = graph.neighbours.shape
+    edge_values = jnp.asarray(edge_values)
+    dense = jnp.zeros((n_node, n_neighbour) + edge_values.shape[1:], edge_values.dtype)
+    return dense.at[jnp.asarray(graph.receivers), jnp.asarray(graph.slots)].set(
+        edge_values, mode="drop")
 
 
 def edge_vectors(graph: Graph):
@@ -254,6 +305,9 @@ def atoms_to_graph(atoms: ase.Atoms, *, cutoff: float, species: Sequence[int | s
         atoms.positions, atoms.cell.array, atoms.pbc, cutoff, max_neighbours=max_neighbours,
         symbols=atoms.get_chemical_symbols())
     n = len(atoms)
+    slots = _slots(receivers, np.ones(len(receivers), bool), n)
+    neighbours = np.full((n, int(slots.max()) + 1), -1, dtype=np.int32)  # -1: empty slot
+    neighbours[receivers, slots] = senders
     nodes = {}
     for name in node_data:
         if name not in atoms.arrays:
@@ -276,14 +330,18 @@ def atoms_to_graph(atoms: ase.Atoms, *, cutoff: float, species: Sequence[int | s
         edge_mask=np.ones(len(senders), dtype=bool),
         graph_mask=np.ones(1, dtype=bool),
         n_node=np.array([n], dtype=np.int32),
+        neighbours=neighbours,
+        slots=slots,
         node_data=nodes,
         graph_data=graphs,
     )
 
 
-def batch_graphs(graphs: Sequence[Graph], *, n_node: int, n_edge: int, n_graph: int) -> Graph:
+def batch_graphs(graphs: Sequence[Graph], *, n_node: int, n_edge: int, n_graph: int,
+                 n_neighbour: int | None = None) -> Graph:
     """Concatenate graphs and pad them to exactly ``n_node`` nodes, ``n_edge`` edges and
-    ``n_graph`` graphs (at least one node and one graph of the sizes are padding).
+    ``n_graph`` graphs (at least one node and one graph of the sizes are padding), with
+    ``n_neighbour`` neighbour slots per atom (default: the most any atom has).
 
     Raises:
         GraphError: if the graphs do not fit.
@@ -291,9 +349,13 @@ def batch_graphs(graphs: Sequence[Graph], *, n_node: int, n_edge: int, n_graph: 
     real_nodes = sum(g.num_nodes for g in graphs)
     real_edges = sum(g.num_edges for g in graphs)
     real_graphs = sum(g.num_graphs for g in graphs)
-    if real_nodes + 1 > n_node or real_edges > n_edge or real_graphs + 1 > n_graph:
-        raise GraphError(f"{real_nodes} nodes, {real_edges} edges, {real_graphs} graphs do not "
-                         f"fit the padding n_node={n_node}, n_edge={n_edge}, n_graph={n_graph} "
+    most = max(g.num_neighbours for g in graphs)
+    n_neighbour = most if n_neighbour is None else n_neighbour
+    if (real_nodes + 1 > n_node or real_edges > n_edge or real_graphs + 1 > n_graph
+            or most > n_neighbour):
+        raise GraphError(f"{real_nodes} nodes, {real_edges} edges, {real_graphs} graphs, up to "
+                         f"{most} neighbours per atom do not fit the padding n_node={n_node}, "
+                         f"n_edge={n_edge}, n_graph={n_graph}, n_neighbour={n_neighbour} "
                          "(one node and one graph are reserved for padding)")
     node_offsets = np.cumsum([0] + [g.num_nodes for g in graphs])
     graph_offsets = np.cumsum([0] + [g.num_graphs for g in graphs])
@@ -313,6 +375,12 @@ def batch_graphs(graphs: Sequence[Graph], *, n_node: int, n_edge: int, n_graph: 
         return {key: cat([get(g)[key] for g in graphs], pad_rows) for key in keys[0]}
 
     cell_pad = np.broadcast_to(np.eye(3), (pad_graphs, 3, 3))
+    neighbours = np.full((n_node, n_neighbour), pad_node, dtype=np.int32)
+    for g, o in zip(graphs, node_offsets):
+        rows = g.neighbours[:g.num_nodes]
+        neighbours[o:o + g.num_nodes, :rows.shape[1]] = np.where(rows >= 0, rows + o, pad_node)
+    slots = cat((np.where(g.edge_mask, g.slots, n_neighbour) for g in graphs), pad_edges,
+                n_neighbour)
     return Graph(
         positions=cat((g.positions for g in graphs), pad_nodes),
         species=cat((g.species for g in graphs), pad_nodes),
@@ -327,6 +395,8 @@ def batch_graphs(graphs: Sequence[Graph], *, n_node: int, n_edge: int, n_graph: 
         edge_mask=cat((g.edge_mask for g in graphs), pad_edges, False),
         graph_mask=cat((g.graph_mask for g in graphs), pad_graphs, False),
         n_node=cat((g.n_node for g in graphs), pad_graphs),
+        neighbours=neighbours,
+        slots=slots.astype(np.int32),
         node_data=data("node_data", lambda g: g.node_data, pad_nodes),
         graph_data=data("graph_data", lambda g: g.graph_data, pad_graphs),
     )
@@ -335,8 +405,9 @@ def batch_graphs(graphs: Sequence[Graph], *, n_node: int, n_edge: int, n_graph: 
 def padding_for(graphs: Sequence[Graph], batch_size: int, *, multiple: int = 64) -> Padding:
     """A padding that fits any ``batch_size`` of these graphs (the largest ones together).
 
-    Edges are rounded up to a multiple of ``multiple`` so that a slightly different data set
-    reuses the same compiled function.
+    Edges are rounded up to a multiple of ``multiple``, neighbour slots to a multiple of 4, so
+    that a slightly different data set (or the same one rotated, whose neighbour lists may
+    differ at the cutoff by rounding) reuses the same compiled function.
     """
     if not graphs:
         raise GraphError("no graphs to pad")
@@ -344,8 +415,9 @@ def padding_for(graphs: Sequence[Graph], batch_size: int, *, multiple: int = 64)
     nodes = sorted((g.num_nodes for g in graphs), reverse=True)[:batch_size]
     edges = sorted((g.num_edges for g in graphs), reverse=True)[:batch_size]
     n_edge = int(math.ceil(sum(edges) / multiple) * multiple)
+    n_neighbour = 4 * math.ceil(max(g.num_neighbours for g in graphs) / 4)
     return Padding(n_node=sum(nodes) + 1, n_edge=max(n_edge, multiple),
-                   n_graph=batch_size + 1)
+                   n_graph=batch_size + 1, n_neighbour=n_neighbour)
 
 
 def batch_atoms(structures: Sequence[ase.Atoms], *, cutoff: float,
@@ -376,6 +448,66 @@ def batch_atoms(structures: Sequence[ase.Atoms], *, cutoff: float,
             for k in range(0, len(graphs), batch_size)]
 
 
+def stack_graphs(graphs: Sequence[Graph]) -> Graph:
+    """Graphs of one padding stacked along a new leading axis: a data set for
+    :func:`teachlib.train.fit`, whose mini-batches the model reads with ``jax.vmap``.
+
+    >>> import ase.build
+    >>> batches = batch_atoms([ase.build.bulk("Si", cubic=True)] * 3, cutoff=2.5,
+    ...                       species=("Si",))
+    >>> stack_graphs(batches).positions.shape        # (examples, n_node, 3)
+    (3, 9, 3)
+    """
+    shapes = {tuple(np.shape(leaf) for leaf in jax.tree_util.tree_leaves(g)) for g in graphs}
+    if len(shapes) != 1:
+        raise GraphError("graphs of different paddings cannot be stacked; batch them with one "
+                         "Padding (padding_for(...))")
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *graphs)
+
+
+def merge_stacked(batch: Graph) -> Graph:
+    """A stack of graphs ``(B, ...)`` (a mini-batch of :func:`stack_graphs`) as one graph.
+
+    Works inside ``jax.jit``: node and graph indices are offset, arrays reshaped. A model fed
+    the merged graph does the work of ``jax.vmap`` over the stack without its overhead (a vmap
+    over a single graph costs almost twice a plain call on a CPU).
+
+    >>> import ase.build
+    >>> batches = batch_atoms([ase.build.bulk("Si", cubic=True)] * 3, cutoff=2.5,
+    ...                       species=("Si",))
+    >>> merged = merge_stacked(stack_graphs(batches))
+    >>> merged.positions.shape, merged.cell.shape, int(merged.senders.max())
+    ((27, 3), (6, 3, 3), 26)
+    """
+    n_batch, n_node = batch.positions.shape[:2]
+    n_graph = batch.cell.shape[1]
+    xp = jnp if any(isinstance(leaf, jax.Array) for leaf in jax.tree_util.tree_leaves(batch)) \
+        else np
+    node_offset = xp.arange(n_batch)[:, None] * n_node  # (B, 1)
+    graph_offset = xp.arange(n_batch)[:, None] * n_graph
+
+    def flat(x):
+        return x.reshape((-1,) + tuple(x.shape[2:]))
+
+    return Graph(
+        positions=flat(batch.positions),
+        species=flat(batch.species),
+        cell=flat(batch.cell),
+        senders=flat(batch.senders + node_offset),
+        receivers=flat(batch.receivers + node_offset),
+        shifts=flat(batch.shifts),
+        node_graph=flat(batch.node_graph + graph_offset),
+        node_mask=flat(batch.node_mask),
+        edge_mask=flat(batch.edge_mask),
+        graph_mask=flat(batch.graph_mask),
+        n_node=flat(batch.n_node),
+        neighbours=flat(batch.neighbours + node_offset[:, :, None]),
+        slots=flat(batch.slots),
+        node_data={k: flat(v) for k, v in batch.node_data.items()},
+        graph_data={k: flat(v) for k, v in batch.graph_data.items()},
+    )
+
+
 def mean_num_neighbours(graphs: Sequence[Graph]) -> float:
     """Mean number of neighbours per real atom: the model's aggregation normaliser.
 
@@ -387,3 +519,54 @@ def mean_num_neighbours(graphs: Sequence[Graph]) -> float:
     edges = sum(int(np.asarray(g.edge_mask).sum()) for g in graphs)
     nodes = sum(int(np.asarray(g.node_mask).sum()) for g in graphs)
     return edges / nodes
+
+
+def match_edges(graph: Graph, other: Graph, *, permutation=None, lattice_shifts=None,
+                strict: bool = True):
+    """For each real edge of ``other``, the index of the same physical edge in ``graph``.
+
+    ``other`` is the graph of the same structure after a symmetry operation: its atom ``a`` is
+    atom ``permutation[a]`` of ``graph``, moved by the lattice vector ``lattice_shifts[a]``
+    (integers, in units of the cell vectors) and rotated or translated in any way (which
+    changes no edge label). An edge ``(i, j, S)`` of ``other`` is then the edge
+    ``(permutation[i], permutation[j], S + n_j - n_i)`` of ``graph``. Used to compare
+    per-edge outputs before and after the operation.
+
+    With ``strict=False`` an edge without counterpart gets index -1 instead of an error: a
+    pair at the cutoff to within rounding may be an edge in one graph and not in the other
+    (its messages are zero either way, thanks to the smooth cutoff).
+
+    Raises:
+        GraphError: if an edge of ``other`` has no counterpart (different cutoffs?).
+
+    >>> import ase.build
+    >>> si = ase.build.bulk("Si", cubic=True)
+    >>> g = atoms_to_graph(si, cutoff=2.5, species=("Si",))
+    >>> perm = np.roll(np.arange(8), 3)
+    >>> h = atoms_to_graph(si[perm], cutoff=2.5, species=("Si",))
+    >>> k = match_edges(g, h, permutation=perm)
+    >>> bool(np.all(g.receivers[k] == perm[h.receivers]))
+    True
+    """
+    n_real = int(np.asarray(other.edge_mask).sum())
+    n_atoms = int(np.asarray(other.node_mask).sum())
+    perm = np.arange(n_atoms) if permutation is None else np.asarray(permutation)
+    shifts_n = (np.zeros((n_atoms, 3), dtype=int) if lattice_shifts is None
+                else np.asarray(lattice_shifts, dtype=int))
+    real = np.asarray(graph.edge_mask)
+    lookup = {(int(r), int(s), *np.rint(t).astype(int).tolist()): k for k, (r, s, t) in
+              enumerate(zip(graph.receivers, graph.senders, graph.shifts)) if real[k]}
+    index = np.empty(n_real, dtype=np.int64)
+    for k in range(n_real):
+        r, s = int(other.receivers[k]), int(other.senders[k])
+        t = np.rint(other.shifts[k]).astype(int) + shifts_n[s] - shifts_n[r]
+        key = (int(perm[r]), int(perm[s]), *t.tolist())
+        if key not in lookup and not strict:
+            index[k] = -1
+        elif key not in lookup:
+            raise GraphError(f"edge {k} of the second graph ({r} <- {s}, shift "
+                             f"{np.rint(other.shifts[k]).astype(int).tolist()}) has no "
+                             "counterpart in the first")
+        else:
+            index[k] = lookup[key]
+    return index

@@ -11,7 +11,9 @@
      ``Y(r̂_ij)``, computed only for the output irreps the block produces (the paths nothing
      uses are never formed); each path and channel is weighted by a small MLP of the edge
      length (the radial basis);
-  3. sum the messages arriving at each atom and divide by the data's mean neighbour count;
+  3. sum the messages arriving at each atom and divide by the data's mean neighbour count
+     (the sum runs over each atom's row of neighbour *slots* as one batched matrix product,
+     :func:`convolve`, so per-edge messages are never stored);
   4. an equivariant linear layer, plus a self-connection that depends on the species;
   5. a gate non-linearity (scalars through SiLU; each non-scalar irrep multiplied by
      ``sigmoid`` of its own scalar), except in the output block.
@@ -35,9 +37,10 @@ import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["radial_basis", "edge_harmonics", "Interaction", "gate_irreps", "tp_paths",
-           "convolve"]
+           "n_weights", "convolve"]
 
 
 def radial_basis(lengths, *, n_basis: int, cutoff: float, p: int = 6):
@@ -95,61 +98,93 @@ def tp_paths(irreps_in, sh_irreps, wanted) -> list[tuple[int, int, e3nn.Irrep]]:
             for ir_out in ir_in * ir_sh if ir_out in wanted]
 
 
-def convolve(x: e3nn.IrrepsArray, sh: e3nn.IrrepsArray, weights, senders, receivers,
-             paths, *, return_messages: bool = False):
+def n_weights(irreps_in, paths, per_channel: bool) -> int:
+    """Number of radial weights per edge: one per path, or one per path and input channel."""
+    irreps_in = e3nn.Irreps(irreps_in)
+    return sum(irreps_in[a].mul for a, _, _ in paths) if per_channel else len(paths)
+
+
+def convolve(x: e3nn.IrrepsArray, sh: e3nn.IrrepsArray, weights, neighbours, paths, *,
+             per_channel: bool = True, return_messages: bool = False):
     """Sum over neighbours of weighted tensor products, path by path.
 
-    For each path ``p = (a, b, c)``, with ``C`` the Clebsch-Gordan coefficients,
+    For each path ``p = (a, b, c)`` (input irrep ``a``, harmonic ``b``, output ``c``), with
+    ``C`` the Clebsch-Gordan coefficients and ``j`` running over the neighbours of ``i``,
 
-        out_p[i, u, k] = Σ_{j -> i} w_p[ij, u] Σ_{m, n} x_a[j, u, m] Y_b(r̂_ij)[n] C[m, n, k]
+        out_p[i, u, k] = Σ_j w_p[ij, u] Σ_{m, n} x_a[j, u, m] Y_b(r̂_ij)[n] C[m, n, k]
 
-    Each path's edge array is formed, weighted and summed into the nodes on its own (never
-    concatenated over edges), which keeps memory traffic low on CPUs.
+    The edges come as neighbour *slots* (:func:`teachlib.graphs.to_slots`): then the sum over
+    ``j`` and ``m`` together is one batched matrix product per path, ``(u, j·m) @ (j·m, k)``
+    for every atom, and no per-edge message is ever stored. With ``per_channel=False`` the
+    weight does not depend on the channel ``u``: it is folded into ``Y·C`` and all paths of an
+    input irrep share one product, several times cheaper again.
 
     Args:
         x: node features ``(n_node, irreps_in)``.
-        sh: edge harmonics ``(n_edge, sh_irreps)``.
-        weights: ``(n_edge, Σ_p mul_a)``, the per-path, per-channel weights (radial MLP).
-        senders, receivers: ``(n_edge,)``.
+        sh: edge harmonics in slots, ``(n_node, n_neighbour, sh_irreps)``, zero in empty slots.
+        weights: radial weights in slots, ``(n_node, n_neighbour, n_weights)``, zero in empty
+            slots; per path and channel (``Σ_p mul_a``) or per path (``len(paths)``).
+        neighbours: ``(n_node, n_neighbour)`` senders of each slot.
         paths: from :func:`tp_paths`.
-        return_messages: also return the per-edge messages (for edge readouts).
+        per_channel: weights per path and channel (NequIP) or per path only.
+        return_messages: also return every slot's message (for edge readouts; costly).
 
     Returns:
         ``(n_node, irreps_out)`` with one chunk ``mul_a x ir_c`` per path (unsorted), and the
-        messages ``(n_edge, irreps_out)`` if asked.
+        messages ``(n_node, n_neighbour, irreps_out)`` if asked.
     """
-    n_node = x.shape[0]
+    n_node, n_neighbour = neighbours.shape
+    if weights.shape[-1] != n_weights(x.irreps, paths, per_channel):
+        raise ValueError(f"convolve: {weights.shape[-1]} weights for "
+                         f"{n_weights(x.irreps, paths, per_channel)} path channels")
     x_chunks, sh_chunks = x.chunks, sh.chunks
     gathered, coupled = {}, {}
-    irreps_out, node_chunks, edge_chunks = [], [], []
-    offset = 0
-    for a, b, ir_c in paths:
-        mul, ir_a = x.irreps[a]
-        ir_b = sh.irreps[b].ir
-        w = weights[:, offset:offset + mul]  # (n_edge, mul)
-        offset += mul
-        if x_chunks[a] is None or sh_chunks[b] is None:  # a zero input: the path is zero
-            irreps_out.append((mul, ir_c))
-            node_chunks.append(None)
-            edge_chunks.append(None)
-            continue
+
+    def gather(a):  # neighbour features, (n_node, n_neighbour, mul, d_a)
         if a not in gathered:
-            gathered[a] = x_chunks[a][senders]  # (n_edge, mul, d_a)
-        if (ir_a.l, b, ir_c.l) not in coupled:
-            cg = e3nn.clebsch_gordan(ir_a.l, ir_b.l, ir_c.l) * jnp.sqrt(ir_c.dim)
-            y = sh_chunks[b][:, 0, :]  # (n_edge, d_b)
-            coupled[ir_a.l, b, ir_c.l] = jnp.einsum("en,mnk->emk", y, cg.astype(y.dtype))
-        m = jnp.einsum("eum,emk->euk", gathered[a], coupled[ir_a.l, b, ir_c.l])  # (n_edge, mul, d_c)
-        m = m * w[:, :, None]
-        irreps_out.append((mul, ir_c))
-        node_chunks.append(jax.ops.segment_sum(m, receivers, n_node))  # (n_node, mul, d_c)
-        edge_chunks.append(m if return_messages else None)
-    if offset != weights.shape[-1]:
-        raise ValueError(f"convolve: {weights.shape[-1]} weights for {offset} path channels")
+            gathered[a] = x_chunks[a][neighbours]
+        return gathered[a]
+
+    def couple(a, b, ir_c):  # Y_b C for every slot, (n_node, n_neighbour, d_a, d_c)
+        l_a, l_b = x.irreps[a].ir.l, sh.irreps[b].ir.l
+        if (l_a, b, ir_c.l) not in coupled:
+            cg = e3nn.clebsch_gordan(l_a, l_b, ir_c.l) * jnp.sqrt(ir_c.dim)
+            y = sh_chunks[b][:, :, 0, :]  # (n_node, n_neighbour, d_b)
+            coupled[l_a, b, ir_c.l] = jnp.einsum("nsj,mjk->nsmk", y, cg.astype(y.dtype))
+        return coupled[l_a, b, ir_c.l]
+
+    irreps_out = [(x.irreps[a].mul, ir_c) for a, _, ir_c in paths]
+    node_chunks, slot_chunks = [None] * len(paths), [None] * len(paths)
+    live = [k for k, (a, b, _) in enumerate(paths)
+            if x_chunks[a] is not None and sh_chunks[b] is not None]  # zero inputs: zero paths
+    if per_channel:
+        offsets = np.cumsum([0] + [x.irreps[a].mul for a, _, _ in paths])
+        for k in live:
+            a, b, ir_c = paths[k]
+            w = weights[:, :, offsets[k]:offsets[k + 1]]  # (n_node, n_neighbour, mul)
+            z = gather(a) * w[..., None]  # (n_node, n_neighbour, mul, d_a)
+            node_chunks[k] = jnp.einsum("nsum,nsmk->nuk", z, couple(a, b, ir_c))
+            if return_messages:
+                slot_chunks[k] = jnp.einsum("nsum,nsmk->nsuk", z, couple(a, b, ir_c))
+    else:
+        for a in sorted({paths[k][0] for k in live}):
+            mine = [k for k in live if paths[k][0] == a]
+            # the weight of each path folded into Y C, all paths of input a side by side
+            wyc = jnp.concatenate([couple(*paths[k]) * weights[:, :, k, None, None]
+                                   for k in mine], axis=-1)  # (n_node, n_neighbour, d_a, Σ d_c)
+            summed = jnp.einsum("nsum,nsmk->nuk", gather(a), wyc)  # (n_node, mul, Σ d_c)
+            messages = (jnp.einsum("nsum,nsmk->nsuk", gather(a), wyc) if return_messages
+                        else None)
+            ends = np.cumsum([paths[k][2].dim for k in mine])
+            starts = np.concatenate([[0], ends[:-1]])
+            for k, start, stop in zip(mine, starts, ends):
+                node_chunks[k] = summed[..., start:stop]
+                if return_messages:
+                    slot_chunks[k] = messages[..., start:stop]
     out = e3nn.from_chunks(irreps_out, node_chunks, (n_node,), x.dtype)
     if not return_messages:
         return out
-    return out, e3nn.from_chunks(irreps_out, edge_chunks, (senders.shape[0],), x.dtype)
+    return out, e3nn.from_chunks(irreps_out, slot_chunks, (n_node, n_neighbour), x.dtype)
 
 
 class Interaction(nn.Module):
@@ -161,31 +196,35 @@ class Interaction(nn.Module):
             messages are divided by it so that activations stay O(1) whatever the cutoff.
         n_species: number of species (for the species-dependent self-connection).
         radial_hidden: hidden widths of the radial MLP.
+        per_channel: radial weights per path and channel (NequIP), or per path only.
         gate: apply the gate non-linearity (False in the output block).
+        return_messages: also return each neighbour slot's message (for edge readouts).
     """
 
     irreps_out: str
     avg_num_neighbours: float
     n_species: int
-    radial_hidden: tuple[int, ...] = (64,)
+    radial_hidden: tuple[int, ...] = (32,)
+    per_channel: bool = True
     gate: bool = True
     return_messages: bool = False
 
     @nn.compact
-    def __call__(self, x: e3nn.IrrepsArray, species, sh: e3nn.IrrepsArray, radial,
-                 senders, receivers, edge_mask):
+    def __call__(self, x: e3nn.IrrepsArray, species, sh: e3nn.IrrepsArray, radial, neighbours,
+                 slot_mask):
         """
         Args:
             x: node features, ``(n_node, irreps_in)``.
             species: ``(n_node,)`` species indices.
-            sh: edge harmonics, ``(n_edge, sh_irreps)``.
-            radial: radial basis, ``(n_edge, n_basis)``.
-            senders, receivers: ``(n_edge,)`` node indices (message ``senders -> receivers``).
-            edge_mask: ``(n_edge,)``, False for padding edges (their messages are dropped).
+            sh: edge harmonics in neighbour slots, ``(n_node, n_neighbour, sh_irreps)``.
+            radial: radial basis in slots, ``(n_node, n_neighbour, n_basis)``.
+            neighbours: ``(n_node, n_neighbour)`` senders of each slot.
+            slot_mask: ``(n_node, n_neighbour)``, False for empty slots (their messages are
+                dropped).
 
         Returns:
             ``(node features (n_node, irreps_out), messages)``; the messages
-            ``(n_edge, irreps_paths)`` only with ``return_messages``, else None.
+            ``(n_node, n_neighbour, irreps_paths)`` only with ``return_messages``, else None.
         """
         target = e3nn.Irreps(self.irreps_out)
         before_gate = gate_irreps(target) if self.gate else target
@@ -194,12 +233,11 @@ class Interaction(nn.Module):
         h = e3nn.flax.Linear(x.irreps, name="linear_in")(x)  # (n_node, irreps_in)
         # only the paths ir_in x ir_sh -> ir_out with ir_out used below are computed
         paths = tp_paths(h.irreps, sh.irreps, wanted)
-        n_weights = sum(h.irreps[a].mul for a, _, _ in paths)
         weights = e3nn.flax.MultiLayerPerceptron(
-            self.radial_hidden + (n_weights,), act=jax.nn.silu,
-            output_activation=False, name="radial_mlp")(radial)  # (n_edge, n_weights)
-        weights = weights * edge_mask[:, None]
-        summed = convolve(h, sh, weights, senders, receivers, paths,
+            self.radial_hidden + (n_weights(h.irreps, paths, self.per_channel),),
+            act=jax.nn.silu, output_activation=False, name="radial_mlp")(radial)
+        weights = weights * slot_mask[..., None]  # (n_node, n_neighbour, n_weights)
+        summed = convolve(h, sh, weights, neighbours, paths, per_channel=self.per_channel,
                           return_messages=self.return_messages)
         summed, messages = summed if self.return_messages else (summed, None)
         summed = summed / self.avg_num_neighbours  # (n_node, irreps_paths)
@@ -211,4 +249,4 @@ class Interaction(nn.Module):
         if self.gate:
             out = e3nn.gate(out, even_act=jax.nn.silu, odd_act=jax.nn.tanh,
                             even_gate_act=jax.nn.sigmoid)
-        return out, messages  # (n_node, irreps_out), (n_edge, irreps_paths) or None
+        return out, messages  # (n_node, irreps_out), (n_node, n_neighbour, paths) or None

@@ -13,8 +13,11 @@ decodes. The network, in one picture::
     features ──species-wise linear──► each head's irreps ──► Cartesian tensor (optional)
 
 Speed by construction: the last block forms only the irreps the heads read, every block
-forms only the tensor-product paths that feed its outputs, shapes are padded and fixed
-(``jax.jit`` compiles once per padding), and everything runs in float32 unless x64 is on.
+forms only the tensor-product paths that feed its outputs, messages are summed over each
+atom's neighbour slots by batched matrix products (never stored per edge), shapes are padded
+and fixed (``jax.jit`` compiles once per padding), and everything runs in float32 unless x64
+is on. ``per_channel=False`` (radial weights per path rather than per path and channel) is
+about twice as fast again; ``benchmarks/bench_model.py`` measures both.
 
 Before building, :func:`plan_irreps` follows the irreps through the blocks and refuses
 a head whose irreps the network cannot produce: equivariant layers map ``l`` to ``l`` only,
@@ -27,8 +30,8 @@ l = 1, predicts an l = 2 part of the Born charges that is exactly zero.)
 ...                        hidden_irreps="8x0e + 4x1o", n_layers=2, cutoff=3.0,
 ...                        avg_num_neighbours=4.0)
 >>> [graph] = model.batch([ase.build.bulk("Si", cubic=True)])
->>> params = model.init(jax.random.PRNGKey(0), graph)
->>> out = model.apply(params, graph)
+>>> params = init_params(model, graph, 0)
+>>> out = jax.jit(model.apply)(params, graph)
 >>> out["dipole"].shape           # (n_graph incl. padding, 3)
 (2, 3)
 >>> EquivariantGNN(species=("Si",), heads=(Head("q", "2e"),), hidden_irreps="8x0e",
@@ -50,7 +53,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from teachlib import graphs as graphs_module
-from teachlib.graphs import Graph, Padding, batch_atoms, edge_vectors, mean_num_neighbours
+from teachlib.graphs import (Graph, Padding, batch_atoms, edge_vectors, mean_num_neighbours,
+                             to_slots)
 from teachlib.layers import Interaction, edge_harmonics, radial_basis
 from teachlib.tensors import BORN_CHARGE, RAMAN, CartesianTensor
 
@@ -62,6 +66,8 @@ __all__ = [
     "EquivariantGNN",
     "response_model",
     "count_parameters",
+    "init_params",
+    "compile_once",
     "DEFAULT_HIDDEN_IRREPS",
     "batch_atoms",
     "mean_num_neighbours",
@@ -192,6 +198,8 @@ class EquivariantGNN(nn.Module):
         avg_num_neighbours: mean number of neighbours per atom in the data
             (:func:`~teachlib.graphs.mean_num_neighbours`); normalises the aggregation.
         readout_mul: copies of each output irrep in the last block.
+        per_channel: radial weights per tensor-product path *and channel*, as in NequIP
+            (True), or per path only (False): several times faster, a little less flexible.
     """
 
     species: tuple
@@ -201,9 +209,10 @@ class EquivariantGNN(nn.Module):
     lmax: int = 2
     cutoff: float = 5.0
     n_basis: int = 8
-    radial_hidden: tuple = (64,)
+    radial_hidden: tuple = (32,)
     avg_num_neighbours: float = 1.0
     readout_mul: int = 8
+    per_channel: bool = True
 
     def plan(self) -> IrrepsPlan:
         """The irreps of every block; raises :class:`IrrepsError` for impossible heads."""
@@ -251,6 +260,11 @@ class EquivariantGNN(nn.Module):
         lengths = jnp.linalg.norm(safe, axis=-1)  # (n_edge,)
         radial = radial_basis(lengths, n_basis=self.n_basis, cutoff=self.cutoff)  # (n_edge, nb)
         sh = edge_harmonics(safe, lmax=self.lmax)  # (n_edge, (lmax+1)^2)
+        # the same, arranged as each atom's neighbour slots: (n_node, n_neighbour, ...)
+        slot_mask = to_slots(edge_mask, graph)
+        radial = to_slots(radial, graph)
+        sh = e3nn.IrrepsArray(sh.irreps, to_slots(sh.array, graph))
+        neighbours = jnp.asarray(graph.neighbours)
 
         n_scalars = max(sum(mul for mul, ir in e3nn.Irreps(self.hidden_irreps) if ir.l == 0), 1)
         x = nn.Embed(n_species, n_scalars, name="embedding")(species)  # (n_node, n_scalars)
@@ -260,17 +274,21 @@ class EquivariantGNN(nn.Module):
         for k, (irreps, gated) in enumerate(blocks):
             x, messages = Interaction(
                 irreps_out=str(irreps), avg_num_neighbours=self.avg_num_neighbours,
-                n_species=n_species, radial_hidden=tuple(self.radial_hidden), gate=gated,
+                n_species=n_species, radial_hidden=tuple(self.radial_hidden),
+                per_channel=self.per_channel, gate=gated,
                 return_messages=not gated and any(h.level == "edge" for h in self.heads),
-                name=f"interaction_{k}")(x, species, sh, radial, graph.senders,
-                                         graph.receivers, edge_mask)
+                name=f"interaction_{k}")(x, species, sh, radial, neighbours, slot_mask)
             x = x * node_mask[:, None]  # (n_node, irreps)
 
         outputs = {}
         for head in self.heads:
             if head.level == "edge":
+                per_edge = messages.array.at[jnp.asarray(graph.receivers),
+                                             jnp.asarray(graph.slots)].get(mode="fill",
+                                                                            fill_value=0)
+                per_edge = e3nn.IrrepsArray(messages.irreps, per_edge)  # (n_edge, paths)
                 y = e3nn.flax.Linear(head.irreps, force_irreps_out=True,
-                                     name=f"head_{head.name}")(messages)
+                                     name=f"head_{head.name}")(per_edge)
                 y = y * edge_mask[:, None]  # (n_edge, head irreps)
             else:
                 y = e3nn.flax.Linear(head.irreps, num_indexed_weights=n_species, biases=True,
@@ -289,7 +307,8 @@ class EquivariantGNN(nn.Module):
 def response_model(*, avg_num_neighbours: float, species=("Ba", "Ti", "O"),
                    hidden_irreps: str = DEFAULT_HIDDEN_IRREPS, n_layers: int = 3,
                    lmax: int = 2, cutoff: float = 5.0, n_basis: int = 8,
-                   radial_hidden: tuple = (64,), readout_mul: int = 8) -> EquivariantGNN:
+                   radial_hidden: tuple = (32,), readout_mul: int = 8,
+                   per_channel: bool = True) -> EquivariantGNN:
     """The double-headed model of chapter 4: Born charges and Raman tensors per atom.
 
     Heads ``"born_charges"`` (``BORN_CHARGE``: 0e + 1e + 2e, decoded to ``(n_node, 3, 3)``)
@@ -306,7 +325,46 @@ def response_model(*, avg_num_neighbours: float, species=("Ba", "Ti", "O"),
     return EquivariantGNN(species=tuple(species), heads=heads, hidden_irreps=hidden_irreps,
                           n_layers=n_layers, lmax=lmax, cutoff=cutoff, n_basis=n_basis,
                           radial_hidden=tuple(radial_hidden),
-                          avg_num_neighbours=float(avg_num_neighbours), readout_mul=readout_mul)
+                          avg_num_neighbours=float(avg_num_neighbours), readout_mul=readout_mul,
+                          per_channel=per_channel)
+
+
+# XLA options that skip the expensive optimisation passes: about 3x faster to compile, about
+# 2.5x slower to run a training step (measured on 2 CPU cores), same results.
+CHEAP_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+
+
+def compile_once(fn, *args, optimize: bool = True):
+    """``jax.jit(fn)`` compiled ahead of time for the shapes of ``args``.
+
+    With ``optimize=False`` XLA skips its expensive passes: right for code that runs a few
+    times (initialisation, a handful of checks), wrong for a training step. The result
+    accepts only arguments of the same shapes and dtypes (padded graphs make that easy).
+
+    >>> square = compile_once(lambda x: x**2, jnp.ones(3), optimize=False)
+    >>> square(jnp.arange(3.0)).tolist()
+    [0.0, 1.0, 4.0]
+    """
+    lowered = jax.jit(fn).lower(*args)
+    if optimize:
+        return lowered.compile()
+    try:
+        return lowered.compile(compiler_options=CHEAP_COMPILE)
+    except Exception:  # pragma: no cover - a backend without these options (GPU, TPU)
+        return lowered.compile()
+
+
+def init_params(model: nn.Module, graph: Graph, key):
+    """``model.init(key, graph)``, compiled cheaply (it runs once; on 2 CPU cores this takes
+    seconds instead of tens of seconds: random initialisers are slow to compile).
+
+    Args:
+        model: an :class:`EquivariantGNN` (any flax module taking a graph).
+        graph: a padded graph of the shape the model will see.
+        key: a PRNG key, or an int seed.
+    """
+    key = jax.random.PRNGKey(key) if isinstance(key, int) else key
+    return compile_once(model.init, key, graph, optimize=False)(key, graph)
 
 
 def count_parameters(params) -> int:

@@ -14,6 +14,8 @@ Names are snake_case; values are plain numbers (``inf`` allowed, for "never").
 {'gram_invariance_error': 3e-16, 'augmentation_factor_needed': inf}
 >>> read(out)["augmentation_factor_needed"]
 inf
+>>> record(out, infill_error_A=0.42)
+{'infill_error_A': 0.42}
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 FILENAME = "metrics.json"
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# snake_case, optionally ending in the unit suffix ``_A`` (ångström) that DESIGN.md's metric
+# names use (``reconstruction_error_A``, ``infill_error_A``).
+_NAME = re.compile(r"^[a-z][a-z0-9_]*?(_A)?$")
 
 
 def _as_number(name: str, value) -> float | int:

@@ -28,7 +28,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import flax.serialization
 import jax
@@ -96,10 +96,31 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | N
     return np.concatenate(passes)[: steps * batch_size].reshape(steps, batch_size)
 
 
-def _split_loss(loss_fn, has_aux):
+class StepInfo(NamedTuple):
+    """What a loss function gets with ``fit(..., step_info=True)``, besides params and batch.
+
+    Attributes:
+        key: a PRNG key of its own for every training step (from ``seed``, the epoch and the
+            step), and one fixed key for validation: noise for a VAE, dropout, ...
+        epoch: the epoch number (a traced integer: use it in ``jnp`` arithmetic, e.g. a
+            KL weight that grows over the first epochs).
+        training: True in training steps, False when the validation loss is evaluated.
+    """
+
+    key: jax.Array
+    epoch: jax.Array
+    training: bool
+
+
+def _full_loss(loss_fn, has_aux, step_info):
+    """``loss_fn`` as ``(params, batch, info) -> (loss, aux)`` whatever its own form."""
+    if step_info:
+        call = loss_fn
+    else:
+        call = lambda params, batch, info: loss_fn(params, batch)  # noqa: E731
     if has_aux:
-        return loss_fn
-    return lambda params, batch: (loss_fn(params, batch), {})
+        return call
+    return lambda params, batch, info: (call(params, batch, info), {})
 
 
 def data_parallel_mesh():
@@ -118,43 +139,46 @@ def data_parallel_mesh():
 
 
 @functools.lru_cache(maxsize=64)
-def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False, mesh=None):
+def make_epoch_fn(loss_fn, optimizer, has_aux: bool = False, mesh=None, step_info: bool = False):
     """A jitted function that runs one epoch of optimiser steps over given batch indices.
 
     Cached: calls of :func:`fit` with the same ``loss_fn`` and ``optimizer`` objects share one
     compiled function for each shape of the data (e.g. several seeds of one experiment).
     With a ``mesh``, each batch is split along its first axis across the mesh's devices.
 
-    ``epoch(params, opt_state, data, batches) -> (params, opt_state, mean_loss, mean_aux)``
-    with ``batches`` of shape (n_batches, batch_size).
+    ``epoch(params, opt_state, data, batches, key, epoch) -> (params, opt_state, mean_loss,
+    mean_aux)`` with ``batches`` of shape (n_batches, batch_size); ``key`` is split into one
+    key per step (used with ``step_info``).
     """
-    loss_and_aux = _split_loss(loss_fn, has_aux)
-    grad_fn = jax.value_and_grad(loss_and_aux, has_aux=True)
+    grad_fn = jax.value_and_grad(_full_loss(loss_fn, has_aux, step_info), has_aux=True)
 
-    def step(carry, indices):
-        params, opt_state, data = carry
+    def step(carry, inputs):
+        params, opt_state, data, epoch_index = carry
+        indices, key = inputs
         batch = jax.tree.map(lambda leaf: leaf[indices], data)  # (batch_size, ...)
         if mesh is not None:  # data parallel: each device gets batch_size / n_devices examples
             split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
             batch = jax.lax.with_sharding_constraint(batch, split)
-        (loss, aux), grads = grad_fn(params, batch)
+        (loss, aux), grads = grad_fn(params, batch, StepInfo(key, epoch_index, True))
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        return (params, opt_state, data), (loss, aux)
+        return (params, opt_state, data, epoch_index), (loss, aux)
 
     @jax.jit
-    def epoch(params, opt_state, data, batches):
-        (params, opt_state, _), (losses, aux) = jax.lax.scan(step, (params, opt_state, data), batches)
+    def epoch(params, opt_state, data, batches, key, epoch_index):
+        keys = jax.random.split(key, batches.shape[0])
+        (params, opt_state, _, _), (losses, aux) = jax.lax.scan(
+            step, (params, opt_state, data, epoch_index), (batches, keys))
         return params, opt_state, losses.mean(), jax.tree.map(jnp.mean, aux)
 
     return epoch
 
 
 @functools.lru_cache(maxsize=64)
-def make_eval_fn(loss_fn, has_aux: bool = False):
-    """A jitted ``evaluate(params, data) -> loss`` over all of ``data`` at once."""
-    loss_and_aux = _split_loss(loss_fn, has_aux)
-    return jax.jit(lambda params, data: loss_and_aux(params, data)[0])
+def make_eval_fn(loss_fn, has_aux: bool = False, step_info: bool = False):
+    """A jitted ``evaluate(params, data, key, epoch) -> (loss, aux)`` over all of ``data`` at once."""
+    full = _full_loss(loss_fn, has_aux, step_info)
+    return jax.jit(lambda params, data, key, epoch: full(params, data, StepInfo(key, epoch, False)))
 
 
 def fit(
@@ -171,6 +195,7 @@ def fit(
     patience: int | None = None,
     seed: int = 0,
     has_aux: bool = False,
+    step_info: bool = False,
     checkpoint_dir=None,
     checkpoint_every: int = 10,
     data_parallel: bool | None = None,
@@ -193,7 +218,11 @@ def fit(
         steps_per_epoch: optimiser steps per epoch (None: one pass over the training data).
             Validation, early stopping and checkpoints happen once per epoch.
         patience: stop after this many epochs without a better validation loss (None: never).
-        seed: fixes the order of the examples in every epoch.
+        seed: fixes the order of the examples in every epoch (and the keys of ``step_info``).
+        has_aux: ``loss_fn`` returns ``(loss, aux)``; the epoch means of the ``aux`` values are
+            recorded as ``train_<name>`` (and ``val_<name>`` on the validation data).
+        step_info: call ``loss_fn(params, batch, info)`` with a :class:`StepInfo` (a fresh PRNG
+            key per step, the epoch, whether it is training), e.g. for a VAE's noise.
         checkpoint_dir: where to save and resume from (None: no checkpoints).
         checkpoint_every: epochs between checkpoints (the last epoch is always saved).
         data_parallel: split batches across all local devices (see :func:`data_parallel_mesh`);
@@ -236,8 +265,10 @@ def fit(
         replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
         state["params"], state["opt_state"], train_data = jax.device_put(
             (state["params"], state["opt_state"], train_data), replicated)
-    epoch_fn = make_epoch_fn(loss_fn, optimizer, has_aux, mesh)
-    eval_fn = make_eval_fn(loss_fn, has_aux) if val_data is not None else None
+    epoch_fn = make_epoch_fn(loss_fn, optimizer, has_aux, mesh, step_info)
+    eval_fn = make_eval_fn(loss_fn, has_aux, step_info) if val_data is not None else None
+    base_key = jax.random.PRNGKey(seed)
+    train_key, eval_key = jax.random.fold_in(base_key, 0), jax.random.fold_in(base_key, 1)
     history = state["history"]
     start, stopped_early = time.perf_counter(), False
     bar = progress_bar(total=epochs, initial=state["epoch"], desc=desc, disable=not progress, unit="epoch")
@@ -246,10 +277,13 @@ def fit(
             epoch = state["epoch"]
             batches = jnp.asarray(epoch_batches(n, batch_size, seed, epoch, steps_per_epoch))
             state["params"], state["opt_state"], loss, aux = epoch_fn(
-                state["params"], state["opt_state"], train_data, batches)
+                state["params"], state["opt_state"], train_data, batches,
+                jax.random.fold_in(train_key, epoch), jnp.asarray(epoch))
             logs = {"train_loss": float(loss)} | {f"train_{k}": float(v) for k, v in aux.items()}
             if eval_fn is not None:
-                logs["val_loss"] = float(eval_fn(state["params"], val_data))
+                val_loss, val_aux = eval_fn(state["params"], val_data, eval_key, jnp.asarray(epoch))
+                logs["val_loss"] = float(val_loss)
+                logs |= {f"val_{k}": float(jnp.mean(v)) for k, v in val_aux.items()}
                 if logs["val_loss"] < state["best_val"]:
                     state.update(best_val=logs["val_loss"], best_params=state["params"], best_epoch=epoch, bad_epochs=0)
                 else:

@@ -1,14 +1,16 @@
-"""JavaScript that the HTML book needs offline, fetched once from the npm registry.
+"""Pinned npm packages that the HTML book serves itself, so that its pages work offline.
 
-A Jupyter Book page loads MathJax (and, for 3D views, widget code) from public CDNs by
-default; offline, or behind a firewall, formulas stay raw TeX and views stay blank. The book's
-build (:func:`teachlib.book.build`) copies pinned releases of those packages into its
-``_static`` folder instead. Each package tarball is downloaded from the npm registry over HTTPS
-(no ``npm`` needed), checked against its pinned sha512 integrity, cached, and only the files
-the pages load are extracted.
+A Jupyter Book page loads MathJax, RequireJS and the widget embed manager from public CDNs by
+default; offline, or behind a firewall, formulas stay raw TeX and 3D views stay blank. The
+book's Sphinx extension (:mod:`teachlib.viz3d`) serves pinned releases of them from
+``_static`` instead. This module fetches each release's tarball from the npm registry over
+HTTPS (no ``npm`` program needed), checks it against the sha512 "integrity" that the registry
+publishes, and caches it.
 
->>> PACKAGES["mathjax"].version
-'3.2.2'
+>>> sorted(PACKAGES)
+['@jupyter-widgets/html-manager', 'mathjax', 'requirejs']
+>>> tarball_url("@jupyter-widgets/html-manager")
+'https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.15.tgz'
 """
 
 from __future__ import annotations
@@ -17,104 +19,65 @@ import base64
 import hashlib
 import os
 import shutil
-import tarfile
-import tempfile
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 REGISTRY_ENV = "TEACHLIB_NPM_REGISTRY"
 
-
-@dataclass(frozen=True)
-class NpmPackage:
-    """A pinned npm release and the files of it the book serves."""
-
-    name: str
-    version: str
-    integrity: str  # npm's "sha512-<base64>" of the tarball
-    files: tuple[str, ...]  # paths (files or folders) inside the tarball's package/ folder
-
-    @property
-    def tarball_url(self) -> str:
-        registry = os.environ.get(REGISTRY_ENV, "https://registry.npmjs.org").rstrip("/")
-        return f"{registry}/{self.name}/-/{self.name.split('/')[-1]}-{self.version}.tgz"
-
-
+# name -> (version, npm's "integrity" of the tarball)
 PACKAGES = {
-    "mathjax": NpmPackage(
-        name="mathjax",
-        version="3.2.2",
-        integrity="sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
-        files=("es5/tex-mml-chtml.js", "es5/input/tex/extensions", "es5/output/chtml/fonts/woff-v2",
-               "es5/a11y", "es5/ui", "LICENSE"),
+    "@jupyter-widgets/html-manager": (
+        "1.0.15",  # the ipywidgets 8.1 embed manager (widget protocol 2)
+        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
+    ),
+    "requirejs": (
+        "2.3.8",
+        "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
+    ),
+    "mathjax": (  # Sphinx's default is mathjax@3 (the newest 3.x) from a CDN
+        "3.2.2",
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
     ),
 }
 
-# Vendored files go to ``<html>/vendor/`` through Sphinx's ``html_extra_path`` (not ``_static``:
-# Jupyter Book adds every script found in ``_static`` to every page). ``mathjax_path`` is
-# relative to ``_static``.
-EXTRA_DIR = "_vendor"
-MATHJAX_PATH = "../vendor/mathjax/es5/tex-mml-chtml.js"
+
+def tarball_url(name: str) -> str:
+    """Where the registry serves the pinned tarball of ``name``."""
+    registry = os.environ.get(REGISTRY_ENV, "https://registry.npmjs.org").rstrip("/")
+    version = PACKAGES[name][0]
+    return f"{registry}/{name}/-/{name.split('/')[-1]}-{version}.tgz"
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("TEACHLIB_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "teachlib"
-    return Path(root) / "npm"
+def integrity(path) -> str:
+    """npm's subresource-integrity string (``sha512-<base64>``) of a file."""
+    return "sha512-" + base64.b64encode(hashlib.sha512(Path(path).read_bytes()).digest()).decode()
 
 
-def _integrity_of(path: Path) -> str:
-    digest = hashlib.sha512(path.read_bytes()).digest()
-    return "sha512-" + base64.b64encode(digest).decode()
+def fetch(name: str, cache) -> Path:
+    """The pinned tarball of ``name`` in ``cache``, downloaded and checked if needed.
 
-
-def fetch(package: NpmPackage) -> Path:
-    """The package's tarball in the cache, downloaded and integrity-checked if needed."""
-    target = cache_dir() / f"{package.name.replace('/', '__')}-{package.version}.tgz"
-    if target.exists() and _integrity_of(target) == package.integrity:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
+    Raises:
+        RuntimeError: when the registry cannot be reached or the tarball's sha512 differs.
+    """
+    version, expected = PACKAGES[name]
+    cache = Path(cache)
+    path = cache / f"{name.replace('@', '').replace('/', '-')}-{version}.tgz"
+    if path.exists() and integrity(path) == expected:
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    url = tarball_url(name)
     try:
-        with urllib.request.urlopen(package.tarball_url, timeout=120) as response, open(partial, "wb") as out:
+        with urllib.request.urlopen(url, timeout=120) as response, open(partial, "wb") as out:
             shutil.copyfileobj(response, out)
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise RuntimeError(
-            f"Could not download {package.name}@{package.version} from {package.tarball_url} ({error}). "
-            f"The HTML build needs it once (then it is cached in {cache_dir()}); set "
-            f"{REGISTRY_ENV} to a reachable npm registry mirror if the default is blocked.") from error
-    actual = _integrity_of(partial)
-    if actual != package.integrity:
+            f"Could not download {name}@{version} from {url} ({error}). The HTML build needs it "
+            f"once (then it is cached in {cache}); set {REGISTRY_ENV} to a reachable npm "
+            f"registry mirror if the default one is blocked.") from error
+    if integrity(partial) != expected:
         partial.unlink()
-        raise RuntimeError(f"{package.name}@{package.version}: integrity mismatch (expected "
-                           f"{package.integrity}, got {actual}); refusing to use it")
-    partial.replace(target)
-    return target
-
-
-def install(package: NpmPackage, destination) -> Path:
-    """Extract the package's listed files into ``destination/<name>/``; return that folder."""
-    destination = Path(destination) / package.name
-    tarball = fetch(package)
-    with tempfile.TemporaryDirectory() as scratch:
-        with tarfile.open(tarball) as tar:
-            tar.extractall(scratch, filter="data")
-        root = Path(scratch) / "package"
-        for name in package.files:
-            source, target = root / name, destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if source.is_dir():
-                shutil.copytree(source, target, dirs_exist_ok=True)
-            else:
-                shutil.copy2(source, target)
-    return destination
-
-
-def install_static(book_source) -> dict:
-    """Vendor every package into ``book_source/_vendor/vendor/``; return the Sphinx settings
-    that serve and use them."""
-    vendor = Path(book_source) / EXTRA_DIR / "vendor"
-    for package in PACKAGES.values():
-        install(package, vendor)
-    return {"html_extra_path": [EXTRA_DIR], "mathjax_path": MATHJAX_PATH}
+        raise RuntimeError(f"{name}@{version}: the tarball from {url} does not match its pinned sha512")
+    partial.replace(path)
+    return path
