@@ -28,6 +28,15 @@ CLAIMS = {
         and (m["augmentation_factor_needed"] >= 1 or math.isinf(m["augmentation_factor_needed"]))
         and m["augmentation_slope"] < 0
         and m["gram_test_mae"] < m["unaugmented_test_mae"]),
+    "04_bec_raman": lambda m: (
+        m["bec_test_mae"] < 0.11 and m["raman_test_mae"] < 1.2
+        and m["bec_test_mae"] < m["bec_test_mae_baseline_site"]
+        and m["bec_test_mae_baseline_linear"] < m["bec_test_mae_baseline_site"]
+            < m["bec_test_mae_baseline_species"]
+        and m["curve_bec_test_mae_largest"] < m["curve_bec_test_mae_smallest"]
+        and m["curve_raman_test_mae_largest"] < m["curve_raman_test_mae_smallest"]
+        and 0 < m["sum_rule_violation_direct"] < 1
+        and m["saved_model_equivariance_error"] < 1e-4),
     "05_response_derivatives": lambda m: (
         m["sum_rule_violation_rel"] <= 1e-5
         and m["bec_test_mae"] < m["bec_test_mae_baseline_species"]
@@ -91,6 +100,12 @@ def test_chapter_1_claims_hold_for_another_seed(tmp_path, bto_dir):
     assert CLAIMS["01_symmetry"](entry["metrics"]), entry["metrics"]
 
 
+def test_chapter_4_claims_hold_for_another_seed(tmp_path, bto_dir):
+    summary = book.run(["04"], profile="quick", out=tmp_path, parameters={"SEED": 1}, root=REPO)
+    entry = summary["04_bec_raman"]
+    assert entry["status"] == "ok" and entry["seed"] == 1, entry.get("error")
+    assert CLAIMS["04_bec_raman"](entry["metrics"]), entry["metrics"]
+    assert (tmp_path / "04_bec_raman" / "model" / "params.msgpack").is_file()
 def test_chapter_6_writes_its_motif_files(book_runs):
     import os
 

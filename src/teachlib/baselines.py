@@ -208,12 +208,15 @@ def neighbour_offsets(site_type: str, radius: float, lattice_constant: float) ->
 def neighbour_features(sites: Sites, offsets: np.ndarray, atom_indices) -> np.ndarray:
     """Relative displacements u_j − u_i of each atom's neighbours, (len(atom_indices), 3·m)."""
     size = 2 * sites.n_cells
-    lookup = {tuple(g): i for i, g in enumerate(sites.grid)}
-    rows = []
-    for i in atom_indices:
-        js = [lookup[tuple((sites.grid[i] + o) % size)] for o in offsets]    # (m,)
-        rows.append((sites.displacements[js] - sites.displacements[i]).ravel())  # (3m,)
-    return np.array(rows).reshape(len(atom_indices), 3 * len(offsets))
+    lookup = np.full((size,) * 3, -1)                       # grid point -> atom index
+    lookup[tuple(sites.grid.T)] = np.arange(len(sites.grid))
+    atom_indices = np.asarray(atom_indices, dtype=int)
+    neighbours = (sites.grid[atom_indices, None, :] + offsets[None]) % size    # (n, m, 3)
+    js = lookup[tuple(np.moveaxis(neighbours, -1, 0))]                           # (n, m)
+    if (js < 0).any():
+        raise ValueError("a neighbour site is empty: not a complete perovskite supercell")
+    relative = sites.displacements[js] - sites.displacements[atom_indices, None]  # (n, m, 3)
+    return relative.reshape(len(atom_indices), 3 * len(offsets))
 
 
 @dataclass
