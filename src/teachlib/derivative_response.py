@@ -19,10 +19,10 @@ The model learns two cell quantities, each a sum of per-atom contributions that 
 the vectors to neighbouring atoms (the equivariant network of :mod:`teachlib.models`):
 
 * the dipole ``P(τ) = Σ_κ Z̄_κ τ_κ + Σ_i p_i``, ``p_i`` a polar vector (``1o``);
-* a susceptibility-like tensor ``X(τ) = Σ_κ R̄_κ · τ_κ + Σ_i x_i``, ``x_i`` symmetric
-  (``0e + 2e``),
+* a susceptibility-like tensor ``X(τ) = Σ_i x_i``, ``x_i`` symmetric (``0e + 2e``),
 
-where Z̄_κ and R̄_κ are the per-species mean labels (their sums over a neutral cell vanish), and
+where Z̄_κ is the isotropic part of the per-species mean Born charge (these constants sum to
+zero over a neutral cell; the Raman tensors have no invariant part), and
 returns their Jacobians with respect to the positions (``jax.vjp``: one forward pass, one
 pull-back per output component, nine in all):
 
@@ -71,8 +71,10 @@ import numpy as np
 import optax
 
 from teachlib import metrics
+from teachlib import response as direct
 from teachlib.data.split import training_subset
-from teachlib.graphs import Graph, Padding, atoms_to_graph, batch_graphs, padding_for
+from teachlib.graphs import (Graph, Padding, atoms_to_graph, batch_graphs, padding_for,
+                             stack_graphs)
 from teachlib.models import EquivariantGNN, Head
 from teachlib.tensors import DIELECTRIC
 from teachlib.train import FitResult, epoch_batches, fit, make_epoch_fn
@@ -80,7 +82,7 @@ from teachlib.train import FitResult, epoch_batches, fit, make_epoch_fn
 __all__ = [
     "DerivativeConfig",
     "DerivativeModel",
-    "stack_graphs",
+    "graphs_for",
     "species_offsets",
     "response",
     "make_loss",
@@ -133,15 +135,15 @@ class DerivativeConfig:
 # data: one padded graph per structure, stacked along a leading axis (what train.fit wants)
 
 
-def stack_graphs(config: DerivativeConfig, structures, *, padding: Padding | None = None,
-                 labels: bool = True) -> Graph:
-    """Structures as one :class:`Graph` with a leading structure axis.
+def graphs_for(config: DerivativeConfig, structures, *, padding: Padding | None = None,
+               labels: bool = True) -> Graph:
+    """Structures as one :class:`Graph` with a leading structure axis (for ``fit``).
 
-    Each structure is padded alone (one real graph + one padding graph), so ``positions`` is
-    (n_structures, n_node, 3), ``senders`` (n_structures, n_edge), and so on. With ``labels``
-    the graphs carry ``node_data`` born_charges (S, n_node, 3, 3) and raman_tensors
-    (S, n_node, 3, 3, 3), and ``graph_data`` dielectric (S, 2, 3, 3) with ``dielectric_valid``
-    (S, 2), False for padding and for the corrupt snapshots.
+    Each structure is padded alone (one real graph + one padding graph) and the graphs are
+    stacked (:func:`teachlib.graphs.stack_graphs`): ``positions`` (n_structures, n_node, 3),
+    and so on. With ``labels`` they carry ``node_data`` born_charges (S, n_node, 3, 3) and
+    raman_tensors (S, n_node, 3, 3, 3), and ``graph_data`` dielectric (S, 2, 3, 3) with
+    ``dielectric_valid`` (S, 2), False for padding and for the corrupt snapshots.
     """
     graphs = []
     for atoms in structures:
@@ -154,8 +156,7 @@ def stack_graphs(config: DerivativeConfig, structures, *, padding: Padding | Non
                                        "dielectric_valid": np.array([valid])})
         graphs.append(g)
     padding = padding or padding_for(graphs, 1)
-    padded = [batch_graphs([g], **padding._asdict()) for g in graphs]
-    stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *padded)
+    stacked = stack_graphs([batch_graphs([g], **padding._asdict()) for g in graphs])
     if labels:  # float32 labels; positions stay float64 until JAX sees them
         stacked = stacked._replace(node_data={k: v.astype(np.float32)
                                               for k, v in stacked.node_data.items()})
@@ -175,30 +176,29 @@ def mean_neighbours(config: DerivativeConfig, structures) -> float:
 
 
 def species_offsets(config: DerivativeConfig, structures) -> dict[str, np.ndarray]:
-    """Per-species mean of each label: ``{label: (n_species, *shape)}``, species in config order.
-
-    Over snapshots that obey the acoustic sum rule, Σ_κ of these means vanishes for every
-    snapshot of the same composition, so adding them keeps the sum rules exact.
-    """
-    symbols = np.concatenate([a.get_chemical_symbols() for a in structures])        # (N,)
-    missing = [s for s in config.species if s not in symbols]
-    if missing:
-        raise ValueError(f"no training atoms of species {missing}")
-    return {label: np.stack([np.concatenate([a.arrays[label] for a in structures])[symbols == s]
-                             .mean(0) for s in config.species]) for label in LABELS}
+    """The rotation-invariant part of each label's per-species mean, ``{label: (n_species,
+    *shape)}``: tr(Z̄)/3 · 1 for the Born charges, 0 for the Raman tensors (chapter 4's
+    :func:`teachlib.response.species_offsets`). Only an invariant constant may be added to an
+    equivariant prediction; and over a neutral cell these constants sum to zero, so adding
+    them keeps the sum rules."""
+    return direct.species_offsets(direct.ResponseConfig(labels=LABELS, species=config.species),
+                                  structures)
 
 
 # ------------------------------------------------------------------------------------------
 # the physics: Jacobians of the cell quantities
 
 
-def response(network: EquivariantGNN, params, offsets, graph: Graph) -> dict:
+def response(network: EquivariantGNN, params, offsets, scales, graph: Graph) -> dict:
     """Born charges, Raman tensors and ε∞ of one padded graph, as derivatives.
 
     Args:
         network: ``config.network()``.
         params: ``{"network": flax variables, "log_c": (), "eps0": ()}``.
-        offsets: per-species means, ``{label: (n_species, ...)}`` (JAX or NumPy arrays).
+        offsets: per-species constants, ``{label: (n_species, ...)}`` (:func:`species_offsets`).
+        scales: ``{label: σ}``; P is σ(born_charges) times the network's ``1o`` output and X
+            σ(raman_tensors) times its ``0e + 2e`` output, so the network works with numbers
+            of order one (as chapter 4's direct model does).
         graph: one padded graph (no leading structure axis); it may hold several structures.
 
     Returns:
@@ -210,7 +210,8 @@ def response(network: EquivariantGNN, params, offsets, graph: Graph) -> dict:
     def cell_quantities(positions):
         out = network.apply(params["network"], graph._replace(positions=positions),
                             cartesian=False)
-        cells = jnp.concatenate([out["dipole"].array, out["chi"].array], -1)  # (n_graph, 3 + 6)
+        cells = jnp.concatenate([scales["born_charges"] * out["dipole"].array,
+                                 scales["raman_tensors"] * out["chi"].array], -1)  # (n_graph, 9)
         # every atom belongs to exactly one graph, so one Jacobian of the sum gives all
         return cells.sum(0), cells                                             # (9,), (n_graph, 9)
 
@@ -256,7 +257,7 @@ def make_loss(config: DerivativeConfig, offsets, scales: dict, weights: dict):
     offsets = {k: jnp.asarray(v, jnp.float32) for k, v in offsets.items()}
 
     def loss(params, batch):
-        out = jax.vmap(lambda g: response(network, params, offsets, g))(batch)
+        out = jax.vmap(lambda g: response(network, params, offsets, scales, g))(batch)
         mask = batch.node_mask.astype(jnp.float32)                              # (B, n_node)
         total, aux = 0.0, {}
         for label in LABELS:
@@ -278,13 +279,26 @@ def make_loss(config: DerivativeConfig, offsets, scales: dict, weights: dict):
 
 @dataclasses.dataclass
 class DerivativeModel:
-    """A trained derivative model; predicts for any structure of its species."""
+    """A trained derivative model; predicts for any structure of its species.
+
+    Attributes:
+        config: the architecture.
+        params: ``{"network": flax variables, "log_c": (), "eps0": ()}``.
+        offsets: per-species constants added to the derivatives (:func:`species_offsets`).
+        scales: σ per label multiplying the network's outputs (default 1).
+        info: metadata of the training run.
+        training: the :class:`Training` set-up it came from (not saved; for timing).
+    """
 
     config: DerivativeConfig
     params: Any
     offsets: dict[str, np.ndarray]
+    scales: dict[str, float] = dataclasses.field(default_factory=dict)  # σ per label
     info: dict = dataclasses.field(default_factory=dict)
     training: Any = dataclasses.field(default=None, repr=False)  # the Training it came from
+
+    def __post_init__(self):
+        self.scales = {label: float(self.scales.get(label, 1.0)) for label in LABELS}
 
     @property
     def c(self) -> float:
@@ -300,13 +314,13 @@ class DerivativeModel:
         if len(sizes) != 1:
             raise ValueError(f"predict_many needs structures of one size, got {sorted(sizes)}")
         n = sizes.pop()
-        graphs = stack_graphs(self.config, structures, padding=padding, labels=False)
+        graphs = graphs_for(self.config, structures, padding=padding, labels=False)
         forward = _forward(self.config)
         offsets = {k: jnp.asarray(v, jnp.float32) for k, v in self.offsets.items()}
         chunks = []
         for start in range(0, len(structures), batch_size):
             batch = jax.tree.map(lambda x: x[start:start + batch_size], graphs)
-            chunks.append(jax.device_get(forward(self.params, offsets, batch)))
+            chunks.append(jax.device_get(forward(self.params, offsets, self.scales, batch)))
         out = {k: np.concatenate([c[k] for c in chunks]).astype(np.float64) for k in chunks[0]}
         return {"born_charges": out["born_charges"][:, :n],
                 "raman_tensors": out["raman_tensors"][:, :n],
@@ -321,7 +335,8 @@ class DerivativeModel:
 @functools.lru_cache(maxsize=16)
 def _forward(config: DerivativeConfig):
     network = config.network()
-    return jax.jit(jax.vmap(lambda p, o, g: response(network, p, o, g), in_axes=(None, None, 0)))
+    return jax.jit(jax.vmap(lambda p, o, s, g: response(network, p, o, s, g),
+                            in_axes=(None, None, None, 0)))
 
 
 class Training(NamedTuple):
@@ -353,8 +368,8 @@ def setup_training(train, val, config: DerivativeConfig, *, epochs: int, batch_s
     weights = {"born_charges": 1.0, "raman_tensors": 1.0, "dielectric": 0.1} | dict(weights or {})
     padding = padding or common_padding(config, list(train) + list(val))
     offsets = species_offsets(config, train)
-    train_graphs = stack_graphs(config, train, padding=padding)
-    val_graphs = stack_graphs(config, val, padding=padding) if val else None
+    train_graphs = graphs_for(config, train, padding=padding)
+    val_graphs = graphs_for(config, val, padding=padding) if val else None
     scales = label_scales(train_graphs, offsets)
     valid_eps = [a.info["dielectric"] for a in train if a.info.get("dielectric_valid", True)]
     eps0 = float(np.trace(np.mean(valid_eps, 0)) / 3) if valid_eps else 1.0
@@ -409,7 +424,8 @@ def train_derivative(train, val, config: DerivativeConfig | None = None, *, epoc
     info = {"n_train": len(train), "n_val": len(val or []), "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch, "label_scales": training.scales,
             "loss_weights": training.weights, "seed": seed}
-    return DerivativeModel(config, result.params, training.offsets, info, training), result
+    scales = {label: training.scales[label] for label in LABELS}
+    return DerivativeModel(config, result.params, training.offsets, scales, info, training), result
 
 
 def seconds_per_step(loss, optimizer, params, data, *, batch_size: int, seed: int = 0,
