@@ -459,18 +459,25 @@ def evaluate(model: ResponseModel, structures, *, padding: Padding | None = None
     return errors
 
 
-def epochs_for(size: int, *, steps: int, batch_size: int, min_epochs: int = 5) -> int:
-    """Epochs that give a training set of ``size`` about ``steps`` optimiser steps.
+def epochs_for(size: int, *, steps: int, batch_size: int, min_epochs: int = 5,
+               max_epochs: int | None = None) -> int:
+    """Epochs that give a training set of ``size`` about ``steps`` optimiser steps, but at
+    least ``min_epochs`` and at most ``max_epochs`` passes over it (a tiny set needs fewer
+    steps, and each epoch also costs a validation pass).
 
     >>> epochs_for(40, steps=120, batch_size=2), epochs_for(4, steps=120, batch_size=2)
     (6, 60)
+    >>> epochs_for(1, steps=2000, batch_size=2, max_epochs=300)
+    300
     """
     steps_per_epoch = max(1, size // min(batch_size, size))
-    return max(min_epochs, math.ceil(steps / steps_per_epoch))
+    epochs = max(min_epochs, math.ceil(steps / steps_per_epoch))
+    return epochs if max_epochs is None else min(epochs, max_epochs)
 
 
 def train_subset(snapshots, split, size: int, config: ResponseConfig, *, seed: int, steps: int,
-                 batch_size: int = 2, padding: Padding | None = None, progress: bool = True,
+                 batch_size: int = 2, max_epochs: int | None = None,
+                 padding: Padding | None = None, progress: bool = True,
                  **options) -> tuple[ResponseModel, dict]:
     """One point of a learning curve: train on a seeded subset of ``size`` training snapshots
     for about ``steps`` steps (:func:`epochs_for`), test on ``split.test``.
@@ -485,7 +492,8 @@ def train_subset(snapshots, split, size: int, config: ResponseConfig, *, seed: i
     train = [snapshots[i] for i in training_subset(split.train, size, seed=seed)]
     start = time.perf_counter()
     model, result = train_response(
-        train, val, config, epochs=epochs_for(size, steps=steps, batch_size=batch_size),
+        train, val, config,
+        epochs=epochs_for(size, steps=steps, batch_size=batch_size, max_epochs=max_epochs),
         batch_size=batch_size, seed=seed, padding=padding, progress=progress,
         desc=f"{size} snapshots, seed {seed}", **options)
     row = {"size": size, "seed": seed, "epochs": result.epochs_run,
