@@ -181,6 +181,40 @@ SETTINGS: dict[str, dict[str, dict]] = {
             raman_bar=0.35,
         ),
     },
+    "05_response_derivatives": {
+        "quick": dict(
+            split=dict(n_train=40, n_val=5, n_test=5),   # chapter 4's split (same seed)
+            integrability_radius=2.9,                     # Å: Ti–O, Ba–O and O–O pairs
+            model=dict(hidden_irreps="8x0e + 4x1o + 4x1e + 2x2e + 2x2o", n_layers=2, lmax=2,
+                       cutoff=4.5, n_basis=8, radial_hidden=(8,), readout_mul=2),
+            cheap_model=dict(hidden_irreps="16x0e", n_layers=1, lmax=2, cutoff=4.5, n_basis=8,
+                             radial_hidden=(16,), readout_mul=4),
+            epochs=4,
+            patience=None,
+            batch_size=2,
+            learning_rate=2e-2,
+            loss_weights={"born_charges": 1.0, "raman_tensors": 3.0, "dielectric": 0.1},
+            curve_sizes=(4,),           # plus the main models at 40 (more steps: labelled)
+            curve_seeds=1,
+            curve_steps=20,
+        ),
+        "full": dict(
+            split=dict(n_train=40, n_val=5, n_test=5),
+            integrability_radius=4.1,
+            model=dict(hidden_irreps="32x0e + 16x1o + 16x1e + 8x2e + 8x2o", n_layers=3, lmax=2,
+                       cutoff=5.0, n_basis=8, radial_hidden=(32,), readout_mul=8),
+            cheap_model=dict(hidden_irreps="32x0e", n_layers=1, lmax=2, cutoff=5.0, n_basis=8,
+                             radial_hidden=(32,), readout_mul=8),
+            epochs=300,
+            patience=60,
+            batch_size=2,
+            learning_rate=5e-3,
+            loss_weights={"born_charges": 1.0, "raman_tensors": 3.0, "dielectric": 0.1},
+            curve_sizes=(1, 2, 5, 10, 20, 40),
+            curve_seeds=3,
+            curve_steps=6000,
+        ),
+    },
 }
 
 
