@@ -176,10 +176,12 @@ def main(argv=None) -> None:
     epoch_fn = make_epoch_fn(make_loss(model, scales), optimizer, True)
 
     epochs = []
+    epoch_key = jax.random.PRNGKey(args.seed)  # make_epoch_fn's per-step keys (unused here)
     for epoch in range(args.epochs):
         batches = jnp.asarray(epoch_batches(n_train, args.batch_size, args.seed, epoch))
         start = CLOCK.now()
-        params, opt_state, loss, aux = epoch_fn(params, opt_state, train, batches)
+        params, opt_state, loss, aux = epoch_fn(params, opt_state, train, batches,
+                                                epoch_key, jnp.asarray(epoch))
         jax.block_until_ready((params, opt_state, loss))
         epochs.append({"start": start, "end": CLOCK.now(), "steps": int(batches.shape[0]),
                        "loss": float(loss)})
@@ -355,7 +357,8 @@ def profile(args, model, stacked, scales, repeats: int = 9) -> dict:
     SCAN = f"one step of the epoch's lax.scan (make_epoch_fn, epoch / {n_steps})"
     calls = {
         STEP: (step, (params, opt_state, batch)),
-        SCAN: (epoch_fn, (params, opt_state, train, batches)),
+        SCAN: (epoch_fn, (params, opt_state, train, batches, jax.random.PRNGKey(0),
+                          jnp.asarray(0))),
         "forward only (loss)": (jax.jit(loss_fn), (params, batch)),
         "forward + backward": (jax.jit(grad_fn), (params, batch)),
         "forward + backward, batch as one flat graph (no vmap)":

@@ -66,6 +66,22 @@ def test_split_is_seeded_disjoint_and_40_5_5(bench):
     np.testing.assert_array_equal(sorted(sum(parts, [])), np.arange(50))
 
 
+def test_teachlib_worker_trains_and_reports(bench, bto_dir, tmp_path):
+    """The teachlib side runs end to end (one small epoch) on the inputs the driver writes."""
+    import subprocess
+
+    data, split_path, split = bench.prepare_inputs(tmp_path, bto_dir, 0)
+    out = tmp_path / "teachlib.json"
+    subprocess.run([sys.executable, str(BENCH / "teachlib_worker.py"), "--data", str(data),
+                    "--split", str(split_path), "--out", str(out), "--epochs", "2",
+                    "--batch-size", "20", "--cutoff", "3.5",
+                    "--hidden-irreps", "4x0e + 2x1o + 2x1e + 2x2e + 2x2o",
+                    "--radial-hidden", "4", "--readout-mul", "1"], check=True, cwd=REPO)
+    result = json.loads(out.read_text())
+    assert [e["steps"] for e in result["epochs"]] == [2, 2]
+    assert np.isfinite(result["test_bec_mae"]) and np.isfinite(result["test_raman_mae"])
+
+
 def test_species_mean_baseline(bench, tmp_path):
     rng = np.random.default_rng(0)
     numbers = np.tile([56, 22, 8, 8, 8], (6, 1))  # 6 snapshots of 5 atoms

@@ -128,12 +128,12 @@ def test_derived_tensors_are_equivariant_under_o3(seed):
 
 
 def test_training_lowers_the_error_and_learns_c(batio3):
-    """A few epochs on real snapshots beat the per-species mean on the training set."""
+    """Twenty steps on two real snapshots beat the per-species (isotropic) mean charge there."""
     train, val = batio3[:2], batio3[2:3]
     config = dr.DerivativeConfig(hidden_irreps="4x0e + 2x1o + 2x1e + 2x2e + 2x2o",
                                  radial_hidden=(8,), readout_mul=2)
-    model_, result = dr.train_derivative(train, val, config, epochs=4, batch_size=1,
-                                         learning_rate=1e-2, progress=False)
+    model_, result = dr.train_derivative(train, val, config, epochs=10, batch_size=1,
+                                         learning_rate=3e-2, progress=False)
     assert result.history["train_loss"][-1] < result.history["train_loss"][0]
     errors = dr.evaluate(model_, train)
     species_mean = np.mean(np.abs(
