@@ -135,3 +135,26 @@ def test_epochs_for_gives_about_the_same_number_of_steps():
         epochs = response.epochs_for(size, steps=200, batch_size=2, min_epochs=1)
         steps_per_epoch = max(1, size // 2)
         assert 200 <= epochs * steps_per_epoch < 200 + steps_per_epoch
+
+
+def test_training_resumes_from_its_checkpoint(trained, tmp_path, monkeypatch):
+    """With ``checkpoint_dir`` a second identical call resumes from the saved state."""
+    from teachlib import train as training
+
+    model, result, train = trained
+    val = [labelled_cell(10)]
+    first, _ = response.train_response(train, val, TINY, epochs=2, batch_size=2, progress=False,
+                                       seed=0, checkpoint_dir=tmp_path)
+    assert (tmp_path / training.CHECKPOINT_FILE).is_file()
+    for leaf, expected in zip(jax.tree.leaves(first.params), jax.tree.leaves(model.params)):
+        np.testing.assert_array_equal(leaf, expected)  # checkpointing changes nothing
+    loads = []
+    original = training._load_checkpoint
+    monkeypatch.setattr(training, "_load_checkpoint",
+                        lambda *args: loads.append(args) or original(*args))
+    again, again_result = response.train_response(train, val, TINY, epochs=2, batch_size=2,
+                                                  progress=False, seed=0, checkpoint_dir=tmp_path)
+    assert len(loads) == 1
+    for leaf, expected in zip(jax.tree.leaves(again.params), jax.tree.leaves(first.params)):
+        np.testing.assert_array_equal(leaf, expected)
+    assert again_result.history == result.history

@@ -393,8 +393,8 @@ def train_derivative(train, val, config: DerivativeConfig | None = None, *, epoc
                      batch_size: int = 2, learning_rate: float = 5e-3,
                      weights: dict | None = None, patience: int | None = None, seed: int = 0,
                      padding: Padding | None = None, c_init: float = 0.01,
-                     progress: bool = True, desc: str = "training") -> tuple[DerivativeModel,
-                                                                             FitResult]:
+                     checkpoint_dir=None, progress: bool = True,
+                     desc: str = "training") -> tuple[DerivativeModel, FitResult]:
     """Fit the derivative model on ``train`` (ase.Atoms with labels); ``val`` picks the epoch.
 
     Args:
@@ -410,6 +410,8 @@ def train_derivative(train, val, config: DerivativeConfig | None = None, *, epoc
             1, dielectric 0.1.
         padding: fixed shapes (default: the largest of ``train`` and ``val``).
         c_init: starting value of c in ε∞ = ε₀ + c·X (Å⁻¹ per unit of R).
+        checkpoint_dir: save the training state there every few epochs and resume from it
+            when the same run is started again (:func:`teachlib.train.fit`); None: never.
 
     Returns:
         ``(model, fit result)``; ``model.training`` keeps the :class:`Training` set-up.
@@ -420,7 +422,7 @@ def train_derivative(train, val, config: DerivativeConfig | None = None, *, epoc
     result = fit(training.loss, training.params, training.train_graphs,
                  val_data=training.val_graphs, epochs=epochs, batch_size=batch_size,
                  optimizer=training.optimizer, patience=patience, seed=seed, has_aux=True,
-                 progress=progress, desc=desc)
+                 checkpoint_dir=checkpoint_dir, progress=progress, desc=desc)
     info = {"n_train": len(train), "n_val": len(val or []), "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch, "label_scales": training.scales,
             "loss_weights": training.weights, "seed": seed}

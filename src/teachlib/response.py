@@ -400,7 +400,8 @@ def train_response(train, val, config: ResponseConfig | None = None, *, epochs: 
                    batch_size: int = 2, learning_rate: float = 5e-3,
                    weights: dict | None = None, patience: int | None = None, seed: int = 0,
                    padding: Padding | None = None, validate: bool = True,
-                   progress: bool = True, desc: str = "training") -> tuple[ResponseModel, FitResult]:
+                   checkpoint_dir=None, progress: bool = True,
+                   desc: str = "training") -> tuple[ResponseModel, FitResult]:
     """Fit a direct response model on ``train`` (list of ase.Atoms with the labels).
 
     Args:
@@ -415,6 +416,8 @@ def train_response(train, val, config: ResponseConfig | None = None, *, epochs: 
         learning_rate: peak of a warm-up (one epoch) + cosine-decay schedule for Adam.
         weights: relative weight of each label's normalised loss term (default 1 each).
         padding: fixed shapes (default: the largest of ``train`` and ``val``).
+        checkpoint_dir: save the training state there every few epochs, and resume from it
+            when the same run is started again (:func:`teachlib.train.fit`); None: never.
 
     Returns:
         ``(model, fit result)``; the model holds the parameters of the best validation epoch.
@@ -440,7 +443,8 @@ def train_response(train, val, config: ResponseConfig | None = None, *, epochs: 
         decay_steps=max(epochs * steps_per_epoch, steps_per_epoch + 1), end_value=learning_rate / 100)
     result = fit(make_loss(config, scales, weights), params, train_graphs, val_data=val_graphs,
                  epochs=epochs, batch_size=batch_size, optimizer=optax.adam(schedule),
-                 patience=patience, seed=seed, has_aux=True, progress=progress, desc=desc)
+                 patience=patience, seed=seed, has_aux=True, checkpoint_dir=checkpoint_dir,
+                 progress=progress, desc=desc)
     info = {"n_train": len(train), "n_val": len(val) if validate else 0, "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch, "label_scales": scales, "loss_weights": weights,
             "seed": seed}

@@ -104,7 +104,7 @@ def loss_terms(params, model: VAE, x, key, *, noise: float):
 
 def train_vae(model: VAE, train_x, val_x, *, epochs: int, batch_size: int,
               learning_rate: float, noise: float, seed: int, kl_warmup: int = 0,
-              progress: bool = True) -> train.FitResult:
+              checkpoint_dir=None, progress: bool = True) -> train.FitResult:
     """Train the VAE with the book's training loop; keep the parameters of the best validation loss.
 
     :func:`teachlib.train.fit` with ``step_info=True``: every step gets fresh noise for the
@@ -119,6 +119,7 @@ def train_vae(model: VAE, train_x, val_x, *, epochs: int, batch_size: int,
         noise: the likelihood's noise level ``s`` (normalised units).
         seed: initialisation, batch order and reparameterisation noise follow from it.
         kl_warmup: epochs over which the KL weight grows linearly from 0 to 1 (0: none).
+        checkpoint_dir: save and resume the training there (:func:`teachlib.train.fit`).
 
     Returns:
         A :class:`teachlib.train.FitResult`; ``history`` has per-epoch ``train_loss``,
@@ -137,7 +138,8 @@ def train_vae(model: VAE, train_x, val_x, *, epochs: int, batch_size: int,
     result = train.fit(loss, params, jnp.asarray(train_x, jnp.float32),
                        val_data=jnp.asarray(val_x, jnp.float32), epochs=epochs,
                        batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                       has_aux=True, step_info=True, progress=progress, desc="VAE")
+                       has_aux=True, step_info=True, checkpoint_dir=checkpoint_dir,
+                       progress=progress, desc="VAE")
     eval_key = jax.random.fold_in(init_key, 1)
     _, kl = loss_terms(result.params, model, jnp.asarray(val_x, jnp.float32), eval_key, noise=noise)
     result.history["kl_per_dimension"] = np.asarray(kl).tolist()
