@@ -143,3 +143,11 @@ def test_training_lowers_the_error_and_learns_c(batio3):
     assert errors["born_charges_mae"] < species_mean
     assert errors["born_charges_sum_rule"] < 1e-5
     assert model_.c > 0
+    # the cost of a step reuses fit's compiled epoch (the same cached make_epoch_fn)
+    from teachlib.train import make_epoch_fn
+
+    hits = make_epoch_fn.cache_info().hits
+    t = model_.training
+    seconds = dr.seconds_per_step(t.loss, t.optimizer, t.params, t.train_graphs, batch_size=1,
+                                  compiled=True)
+    assert make_epoch_fn.cache_info().hits == hits + 1 and 0 < seconds < 60

@@ -443,16 +443,21 @@ def seconds_per_step(loss, optimizer, params, data, *, batch_size: int, seed: in
             objects and data shapes: its compiled function is reused (``make_epoch_fn`` is
             cached), so nothing is compiled again. Otherwise one epoch runs first to compile.
     """
-    epoch = make_epoch_fn(loss, optimizer, True, None)
+    epoch_fn = make_epoch_fn(loss, optimizer, True, None, False)  # fit's very call (cached)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
     data = jax.tree.map(jnp.asarray, data)
     n = jax.tree.leaves(data)[0].shape[0]
     batches = jnp.asarray(epoch_batches(n, min(batch_size, n), seed, 0))   # (steps, batch)
     params = jax.tree.map(jnp.asarray, params)
     state = optimizer.init(params)
+
+    def epoch():
+        return epoch_fn(params, state, data, batches, key, jnp.asarray(0))
+
     if not compiled:
-        jax.block_until_ready(epoch(params, state, data, batches))
+        jax.block_until_ready(epoch())
     start = time.perf_counter()
-    jax.block_until_ready(epoch(params, state, data, batches))
+    jax.block_until_ready(epoch())
     return (time.perf_counter() - start) / batches.shape[0]
 
 
