@@ -81,6 +81,20 @@ def test_chapter_within_quick_budget(book_runs, stem):
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in book.chapters(REPO)])
+def test_exercise_checks_accept_the_book_solutions(book_runs, stem):
+    """The book runs with its solutions in place, so no automatic check may print ✘."""
+    import os
+
+    import nbformat
+
+    runs = Path(os.environ.get("TEACHLIB_REUSE_RUNS") or REPO / "_build" / "test-runs")
+    nb = nbformat.read(runs / f"{stem}.ipynb", as_version=4)
+    texts = [o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    failed = [line for text in texts for line in text.splitlines() if "✘" in line]
+    assert not failed, f"{stem}: {failed}"
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in book.chapters(REPO)])
 def test_executed_chapter_keeps_its_figures(book_runs, stem):
     import os
 
