@@ -163,16 +163,9 @@ def graphs_for(config: DerivativeConfig, structures, *, padding: Padding | None 
     return stacked
 
 
-def common_padding(config: DerivativeConfig, structures, *, multiple: int = 64) -> Padding:
-    """One padding that fits every structure alone (one compiled function for all)."""
-    graphs = [atoms_to_graph(a, cutoff=config.cutoff, species=config.species) for a in structures]
-    return padding_for(graphs, 1, multiple=multiple)
-
-
-def mean_neighbours(config: DerivativeConfig, structures) -> float:
-    """Mean number of neighbours per atom within ``config.cutoff``."""
-    graphs = [atoms_to_graph(a, cutoff=config.cutoff, species=config.species) for a in structures]
-    return sum(g.num_edges for g in graphs) / sum(g.num_nodes for g in graphs)
+# chapter 4's: they read only the config's cutoff and species
+common_padding = direct.common_padding
+mean_neighbours = direct.mean_neighbours
 
 
 def species_offsets(config: DerivativeConfig, structures) -> dict[str, np.ndarray]:

@@ -59,7 +59,8 @@ import optax
 
 from teachlib import metrics
 from teachlib.data.split import training_subset
-from teachlib.graphs import Graph, GraphError, Padding, atoms_to_graph, batch_graphs, padding_for
+from teachlib.graphs import (Graph, GraphError, Padding, atoms_to_graph, batch_graphs, padding_for,
+                             stack_graphs)
 from teachlib.models import EquivariantGNN, Head
 from teachlib.tensors import BORN_CHARGE, RAMAN
 from teachlib.train import FitResult, fit
@@ -141,8 +142,7 @@ def graphs_for(config: ResponseConfig, structures, *, padding: Padding | None = 
     graphs = [atoms_to_graph(atoms, cutoff=config.cutoff, species=config.species,
                              node_data=node_data) for atoms in structures]
     padding = padding or padding_for(graphs, 1)
-    padded = [batch_graphs([g], **padding._asdict()) for g in graphs]
-    stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *padded)
+    stacked = stack_graphs([batch_graphs([g], **padding._asdict()) for g in graphs])
     if offsets is not None:
         shifted = {}
         for label in config.labels:
@@ -154,13 +154,16 @@ def graphs_for(config: ResponseConfig, structures, *, padding: Padding | None = 
 
 
 def common_padding(config: ResponseConfig, structures, *, multiple: int = 64) -> Padding:
-    """One padding that fits every structure alone (so one compiled function serves all)."""
+    """One padding that fits every structure alone (so one compiled function serves all).
+
+    ``config`` may be any configuration with ``cutoff`` and ``species`` (chapter 5's too)."""
     graphs = [atoms_to_graph(a, cutoff=config.cutoff, species=config.species) for a in structures]
     return padding_for(graphs, 1, multiple=multiple)
 
 
 def mean_neighbours(config: ResponseConfig, structures) -> float:
-    """Mean number of neighbours per atom within ``config.cutoff``."""
+    """Mean number of neighbours per atom within ``config.cutoff`` (any config with ``cutoff``
+    and ``species``)."""
     graphs = [atoms_to_graph(a, cutoff=config.cutoff, species=config.species) for a in structures]
     return sum(g.num_edges for g in graphs) / sum(g.num_nodes for g in graphs)
 

@@ -129,8 +129,10 @@ def data_parallel_mesh():
     On a machine with several GPUs (or a CPU run with
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) :func:`fit` splits every batch
     across this mesh and keeps the parameters replicated; XLA inserts the gradient all-reduce.
-    Across several hosts, call ``jax.distributed.initialize()`` first in every process: the
-    same code then runs data-parallel over ``jax.devices()``, each process feeding its share.
+    The mesh covers this process's devices only. Across several hosts one would call
+    ``jax.distributed.initialize()`` in every process, build the mesh over ``jax.devices()``
+    and feed each process's slice of a batch with ``jax.make_array_from_process_local_data``
+    (see the performance appendix); :func:`fit` does not do that itself.
     """
     devices = jax.local_devices()
     if len(devices) < 2:
