@@ -84,14 +84,9 @@ DIFFERENCES = [
 # ------------------------------------------------------------------------------ environment --
 def machine_info() -> dict:
     """CPU, cores, load, memory, software: what the numbers were measured on."""
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from teachlib.report import cpu_model
+
+    cpu = cpu_model("unknown")
     memory_gib = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():

@@ -123,12 +123,8 @@ class DerivativeConfig:
         if self.avg_num_neighbours is None:
             raise ValueError("set avg_num_neighbours (mean_neighbours of the training data) "
                              "before building the network; train_derivative does it for you")
-        heads = (Head("dipole", "1o", level="graph"), Head("chi", "0e + 2e", level="graph"))
-        return EquivariantGNN(
-            species=tuple(self.species), heads=heads, hidden_irreps=self.hidden_irreps,
-            n_layers=self.n_layers, lmax=self.lmax, cutoff=self.cutoff, n_basis=self.n_basis,
-            radial_hidden=tuple(self.radial_hidden), avg_num_neighbours=self.avg_num_neighbours,
-            readout_mul=self.readout_mul)
+        return direct.build_network(self, (Head("dipole", "1o", level="graph"),
+                                           Head("chi", "0e + 2e", level="graph")))
 
 
 # ------------------------------------------------------------------------------------------

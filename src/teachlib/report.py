@@ -31,16 +31,20 @@ GENERATED_DIR = Path("book") / "generated"
 PROFILES = ("quick", "full")
 
 
-def describe_machine() -> str:
-    """A one-line description: CPU model, cores, and the accelerator jax sees (if any)."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model(default: str | None = None) -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (else ``default``, else the platform's)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return default or platform.processor() or platform.machine()
+
+
+def describe_machine() -> str:
+    """A one-line description: CPU model, cores, and the accelerator jax sees (if any)."""
+    cpu = cpu_model()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     try:
         import jax

@@ -71,6 +71,18 @@ FORMAT = "teachlib.response/1"
 CONFIG_FILE, PARAMS_FILE = "config.json", "params.msgpack"
 
 
+def build_network(config, heads) -> EquivariantGNN:
+    """The :class:`EquivariantGNN` of a config's architecture fields (``species``,
+    ``hidden_irreps``, ``n_layers``, ``lmax``, ``cutoff``, ``n_basis``, ``radial_hidden``,
+    ``readout_mul``, ``avg_num_neighbours``) with the given heads: chapter 4's and chapter 5's
+    models differ only in their heads."""
+    return EquivariantGNN(
+        species=tuple(config.species), heads=heads, hidden_irreps=config.hidden_irreps,
+        n_layers=config.n_layers, lmax=config.lmax, cutoff=config.cutoff, n_basis=config.n_basis,
+        radial_hidden=tuple(config.radial_hidden), avg_num_neighbours=config.avg_num_neighbours,
+        readout_mul=config.readout_mul)
+
+
 @dataclasses.dataclass(frozen=True)
 class ResponseConfig:
     """Everything that defines the network (hashable: it keys the compiled functions).
@@ -102,12 +114,7 @@ class ResponseConfig:
 
     def network(self) -> EquivariantGNN:
         """The flax module (no parameters yet)."""
-        heads = tuple(Head(label, TENSORS[label]) for label in self.labels)
-        return EquivariantGNN(
-            species=tuple(self.species), heads=heads, hidden_irreps=self.hidden_irreps,
-            n_layers=self.n_layers, lmax=self.lmax, cutoff=self.cutoff, n_basis=self.n_basis,
-            radial_hidden=tuple(self.radial_hidden), avg_num_neighbours=self.avg_num_neighbours,
-            readout_mul=self.readout_mul)
+        return build_network(self, tuple(Head(label, TENSORS[label]) for label in self.labels))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
